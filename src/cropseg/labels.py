@@ -42,6 +42,10 @@ __all__ = ["read_ground_truth", "rasterize_labels", "label_contours"]
 GEOJSON_CRS = "EPSG:4326"
 
 _GEOJSON_SUFFIXES = (".geojson", ".json")
+_GEOJSON_TYPES = frozenset(
+    {"Feature", "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+     "GeometryCollection"}
+)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -67,7 +71,7 @@ def _features_from_geojson(obj: Any, name: str) -> list[Mapping[str, Any]]:
             return list(obj.get("features") or [])
         if kind == "Feature":
             return [obj]
-        if (isinstance(kind, str) and "coordinates" in obj) or kind == "GeometryCollection":
+        if kind in _GEOJSON_TYPES:
             return [{"type": "Feature", "properties": {}, "geometry": obj}]
         raise GeometryError(
             f"{name} is a mapping with type {kind!r}; expected a GeoJSON FeatureCollection, Feature "
@@ -76,11 +80,13 @@ def _features_from_geojson(obj: Any, name: str) -> list[Mapping[str, Any]]:
     features = []
     for i, item in enumerate(obj):
         feature = item if isinstance(item, Mapping) else getattr(item, "__geo_interface__", None)
-        if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
+        if not isinstance(feature, Mapping) or feature.get("type") not in _GEOJSON_TYPES:
             raise GeometryError(
                 f"{name}[{i}] is not a GeoJSON Feature (got {type(item).__name__}); a JSON list must hold "
                 "Features like the Sacramento ground-truth files"
             )
+        if feature["type"] != "Feature":
+            feature = {"type": "Feature", "properties": {}, "geometry": feature}
         features.append(feature)
     return features
 
@@ -205,7 +211,7 @@ def read_ground_truth(source: Any, *, crs: Any = None) -> gpd.GeoDataFrame:
             "file path, GeoJSON, or an iterable of shapely geometries"
         )
     items = list(source)
-    if items and all(isinstance(i, Mapping) and i.get("type") == "Feature" for i in items):
+    if any(isinstance(i, Mapping) for i in items):
         return _from_geojson(items, crs, "ground truth")
     if items and all(
         not isinstance(i, (Mapping, shapely.Geometry))
@@ -453,7 +459,7 @@ def _prepare(
         raise GeometryError(
             f"no ground-truth polygon overlaps the raster: polygons span ({left:.6g}, {bottom:.6g}, "
             f"{right:.6g}, {top:.6g}) in {grid_crs.to_string()}, the raster is {grid_shape} pixels from "
-            f"{grid_transform * (0, 0)}; check the ground truth's CRS and area"
+            f"{grid_transform @ (0, 0)}; check the ground truth's CRS and area"
         )
     return parts, grid_transform, grid_shape, valid
 

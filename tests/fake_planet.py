@@ -17,6 +17,8 @@ times, or a connection cut mid-body). Every request is logged.
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import threading
@@ -24,9 +26,16 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
+import planet
+import pytest
+import shapely
+from affine import Affine
+from rasterio.io import MemoryFile
 from shapely.geometry import shape
 
 VALID_KEY = "fake-key-123"
@@ -280,6 +289,110 @@ def start(fake: FakePlanet) -> tuple[_Server, threading.Thread]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     return server, thread
+
+
+# -- pytest fixtures (imported by tests/test_planet_*.py) --------------------------------
+
+TESTS = Path(__file__).parent
+API_DATA = TESTS / "data" / "planet-api"
+ORDER_SAMPLE = TESTS.parent / "src" / "cropseg" / "datasets" / "data" / "planet-order-sample"
+REAL_ITEM = json.loads((API_DATA / "data_item_20220125_075509_67_1061.json").read_text())
+SAMPLE_ID = "20151119_025740_0c74"
+SECOND_ID = "20151119_025741_0c74"
+#: An AOI well inside the real item's footprint (lon/lat).
+AOI = shapely.box(46.90, 8.36, 46.97, 8.42)
+
+
+def make_item(item_id: str, acquired: str, *, dx: float = 0.0, cloud: float = 0.0,
+              instrument: str | None = None) -> dict:
+    """The real PSScene item with a new id, acquisition time, cloud cover and shifted footprint."""
+    item = copy.deepcopy(REAL_ITEM)
+    item["id"] = item_id
+    item["properties"]["acquired"] = acquired
+    item["properties"]["cloud_cover"] = cloud
+    if instrument is not None:
+        item["properties"]["instrument"] = instrument
+    geom = shapely.affinity.translate(shape(item["geometry"]), xoff=dx)
+    item["geometry"] = shapely.geometry.mapping(geom)
+    item["geometry"] = json.loads(json.dumps(item["geometry"]))  # tuples -> lists, as on the wire
+    return item
+
+
+@functools.cache
+def sample_files(item_id: str = SAMPLE_ID) -> dict[str, tuple[bytes, dict]]:
+    """Delivered files of the real tutorial order (analytic tif rebuilt small), renamed to ``item_id``."""
+    manifest = json.loads((ORDER_SAMPLE / "manifest.json").read_text())
+    out: dict[str, tuple[bytes, dict]] = {}
+    for entry in manifest["files"]:
+        path = entry["path"]
+        local = ORDER_SAMPLE / Path(path).name
+        if local.exists():
+            data = local.read_bytes()
+        else:  # the 12 MB analytic image is not shipped; deliver a small real GeoTIFF instead
+            rng = np.random.default_rng(sum(item_id.encode()))
+            with MemoryFile() as mem:
+                with mem.open(driver="GTiff", width=8, height=6, count=4, dtype="uint16", crs="EPSG:32646",
+                              transform=Affine(3, 0, 800000, 0, -3, 1760000)) as ds:
+                    ds.write(rng.integers(1, 4000, (4, 6, 8), dtype=np.uint16))
+                data = mem.read()
+        notes = dict(entry["annotations"], **{"planet/item_id": item_id})
+        out[path.replace(SAMPLE_ID, item_id)] = (data, notes)
+    return out
+
+
+@pytest.fixture
+def bundles_spec(monkeypatch):
+    """Seed the SDK's product-bundle spec from the real 2023-02-24 snapshot (no internet)."""
+    bundles = json.loads((API_DATA / "orders_product_bundle_2023-02-24.json").read_text())["bundles"]
+    item_types = {t for b in bundles.values() for t in b["assets"]}
+    cache = {"bundles": bundles, "bundle_names": bundles.keys(), "item_types": item_types}
+    monkeypatch.setattr(planet.specs.PRODUCT_BUNDLES, "cache", cache, raising=False)
+    return bundles
+
+
+@pytest.fixture
+def fake(bundles_spec, monkeypatch):
+    """A running fake Planet API with search items and the sample order's files."""
+    monkeypatch.setattr(planet.http, "RATE_LIMIT", 0)
+    monkeypatch.setattr(planet.http, "MAX_ACTIVE", 0)
+    state = FakePlanet()
+    state.items = [
+        make_item("20220125_075509_67_1061", REAL_ITEM["properties"]["acquired"]),
+        make_item("20220120_075500_00_1061", "2022-01-20T07:55:00Z", dx=-0.10),  # part of the AOI
+        make_item("20220121_075500_00_1061", "2022-01-21T07:55:00Z", dx=1.0),  # misses the AOI
+        make_item("20220122_075500_00_1061", "2022-01-22T07:55:00Z", cloud=0.5),  # cloudy
+        make_item("20220301_075500_00_1061", "2022-03-01T07:55:00Z"),  # after the window
+        make_item("20220128_075500_00_2402", "2022-01-28T07:55:00Z", instrument="PSB.SD"),
+        make_item("20220131_180000_00_2402", "2022-01-31T18:00:00Z", dx=-0.145),  # a sliver
+    ]
+    state.add_item_files(SAMPLE_ID, sample_files(SAMPLE_ID))
+    state.add_item_files(SECOND_ID, sample_files(SECOND_ID))
+    server, thread = start(state)
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def make_client(url: str, key: str = VALID_KEY) -> planet.Planet:
+    session = planet.Session(auth=planet.Auth.from_key(key))
+    session.max_retry_backoff = 0
+    return planet.Planet(session=session, base_url=url)
+
+
+@pytest.fixture
+def client(fake):
+    return make_client(fake.url)
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """An environment where the SDK finds no Planet credentials at all."""
+    for var in ("PL_API_KEY", "PL_AUTH_API_KEY", "PL_AUTH_PROFILE", "PL_AUTH_CLIENT_ID",
+                "PL_AUTH_CLIENT_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path

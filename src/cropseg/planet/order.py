@@ -351,11 +351,15 @@ def _digest(path: Path, algo: str) -> str:
 
 
 def _fetch(pl: planet.Planet, location: str, final: Path, progress: bool,
-           verify: Callable[[Path], str | None]) -> None:
-    """Download ``location`` to a temporary name beside ``final``; move it there once verified."""
+           verify: Callable[[Path], str | None]) -> str | None:
+    """Download ``location`` beside ``final`` under a temporary name; move it there once verified.
+
+    A file failing ``verify`` is fetched once more; returns the problem if it still fails (nothing
+    is then left on disk), else ``None``.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
     problem: str | None = None
-    for _attempt in range(2):
+    for attempt in range(2):
         fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
         os.close(fd)
         tmp = Path(tmp_name)
@@ -366,12 +370,12 @@ def _fetch(pl: planet.Planet, location: str, final: Path, progress: bool,
             problem = verify(tmp)
             if problem is None:
                 os.replace(tmp, final)
-                return
-            logger.warning("%s: %s; downloading it again", final.name, problem)
+                return None
+            if attempt == 0:
+                logger.warning("%s: %s; downloading it again", final.name, problem)
         finally:
             tmp.unlink(missing_ok=True)
-    raise ChecksumError(f"{final}: {problem} after a second download; the file was not kept. "
-                        "Retry later or contact Planet support")
+    return f"{final}: {problem} after a second download"
 
 
 def _wait_and_download(pl: planet.Planet, order_id: str, folder: Path, algo: str, progress: bool,
@@ -395,10 +399,13 @@ def _wait_and_download(pl: planet.Planet, order_id: str, folder: Path, algo: str
     downloaded: list[Path] = []
     manifest_path = order_dir / "manifest.json"
     if not _manifest_ok(manifest_path):
-        _fetch(pl, results["manifest.json"], manifest_path, progress,
-               lambda p: None if _manifest_ok(p) else "not a valid manifest.json")
+        problem = _fetch(pl, results["manifest.json"], manifest_path, progress,
+                         lambda p: None if _manifest_ok(p) else "not a valid manifest.json")
+        if problem:
+            raise ChecksumError(f"{problem}; retry later")
         downloaded.append(manifest_path)
     entries = {e["path"]: e for e in _read_manifest(manifest_path)["files"]}
+    failures: list[str] = []
 
     for rel, location in results.items():
         if rel == "manifest.json":
@@ -422,8 +429,17 @@ def _wait_and_download(pl: planet.Planet, order_id: str, folder: Path, algo: str
         if final.is_file() and verify(final) is None:
             logger.info("%s already downloaded and verified; skipping", final)
             continue
-        _fetch(pl, location, final, progress, verify)
-        downloaded.append(final)
+        problem = _fetch(pl, location, final, progress, verify)
+        if problem:
+            failures.append(problem)
+        else:
+            downloaded.append(final)
+    if failures:
+        raise ChecksumError(
+            f"order {order_id}: {len(failures)} file(s) did not match manifest.json and were not kept: "
+            + "; ".join(failures) + f". Retry with cropseg.planet.download({order_id!r}, directory) "
+            "later (verified files are kept), or contact Planet support"
+        )
 
     items = _group(order_dir, [entries[r] for r in entries if r in results])
     return OrderResult(order_id=order_id, state=info["state"], directory=order_dir, items=items,

@@ -173,7 +173,8 @@ def read_ground_truth(source: Any, *, crs: Any = None) -> gpd.GeoDataFrame:
     -------
     geopandas.GeoDataFrame
         One row per feature, attributes as columns, null geometries kept as ``None``, with ``crs``
-        set. Geometries are not repaired here (:func:`rasterize_labels` does that).
+        set. Geometries are not repaired here (:func:`rasterize_labels` does that). A GeoDataFrame
+        that already has its CRS is returned as is, not copied.
 
     Raises
     ------
@@ -198,7 +199,7 @@ def read_ground_truth(source: Any, *, crs: Any = None) -> gpd.GeoDataFrame:
     if isinstance(source, gpd.GeoSeries):
         source = gpd.GeoDataFrame(geometry=source, crs=source.crs)
     if isinstance(source, gpd.GeoDataFrame):
-        return _set_source_crs(source.copy(), crs, "ground truth GeoDataFrame")
+        return _set_source_crs(source, crs, "ground truth GeoDataFrame")
     if isinstance(source, (str, os.PathLike)):
         return _read_path(Path(os.fspath(source)), crs)
     if isinstance(source, Mapping):
@@ -351,6 +352,19 @@ def _some_values(values: pd.Series, limit: int = 10) -> str:
     return f"[{shown}{', ...' if len(uniques) > limit else ''}]"
 
 
+def _twice_signed_area(
+    coords: npt.NDArray[np.float64], ring_offsets: npt.NDArray[np.int64], ring_of_point: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Shoelace sum per closed ring (positive when counter-clockwise), relative to each ring's start."""
+    if not len(coords):
+        return np.zeros(0)
+    rel = coords - coords[ring_offsets[:-1]][ring_of_point]
+    cross = np.zeros(len(coords))
+    cross[:-1] = rel[:-1, 0] * rel[1:, 1] - rel[1:, 0] * rel[:-1, 1]
+    cross[ring_offsets[1:] - 1] = 0.0  # no term from a ring's last point to the next ring
+    return np.add.reduceat(cross, ring_offsets[:-1])
+
+
 class _PixelParts:
     """Polygon parts as closed rings in pixel space, in GDAL's ring order, ready for the kernel."""
 
@@ -397,17 +411,20 @@ class _PixelParts:
             )
         parts, owner = parts[polygonal], owner[polygonal]
 
-        rings, ring_part = shapely.get_rings(parts, return_index=True)
-        coords, ring_of_point = shapely.get_coordinates(rings, return_index=True)
+        if len(parts):
+            _, coords, (ring_offsets, polygon_offsets) = shapely.to_ragged_array(parts, include_z=False)
+        else:
+            coords, ring_offsets, polygon_offsets = np.zeros((0, 2)), np.zeros(1, int), np.zeros(1, int)
+        ring_offsets = ring_offsets.astype(np.int64)
         if coords.size and not np.isfinite(coords).all():
             raise GeometryError(
                 "ground-truth coordinates are not finite after reprojection; check the source CRS"
             )
-        ring_offsets = np.zeros(len(rings) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(ring_of_point, minlength=len(rings)), out=ring_offsets[1:])
         # GDAL turns every ring (holes too) clockwise in map coordinates before filling; a horizontal
         # edge exactly on a scanline is filled only when it runs right to left in that order.
-        reverse = shapely.is_ccw(rings)[ring_of_point]
+        n_rings = len(ring_offsets) - 1
+        ring_of_point = np.repeat(np.arange(n_rings), np.diff(ring_offsets))
+        reverse = (_twice_signed_area(coords, ring_offsets, ring_of_point) > 0)[ring_of_point]
         pos = np.arange(len(coords))
         src = np.where(reverse, ring_offsets[ring_of_point] + ring_offsets[ring_of_point + 1] - 1 - pos, pos)
         mx, my = coords[src, 0], coords[src, 1]
@@ -415,8 +432,7 @@ class _PixelParts:
         self.xs = np.ascontiguousarray(inv[0] + inv[1] * mx + inv[2] * my, dtype=np.float64)
         self.ys = np.ascontiguousarray(inv[3] + inv[4] * mx + inv[5] * my, dtype=np.float64)
         self.ring_offsets = ring_offsets
-        self.part_rings = np.zeros(len(parts) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(ring_part, minlength=len(parts)), out=self.part_rings[1:])
+        self.part_rings = polygon_offsets.astype(np.int64)
         self.values = values[owner].astype(np.uint8)
         self.n_features = len(geoms)
         if len(parts):
@@ -553,7 +569,7 @@ def rasterize_labels(
     parts, _, grid_shape, valid = _prepare(
         ground_truth, like, transform, shape, crs, source_crs, column, classes
     )
-    out = np.full(grid_shape, NON_CROP, dtype=np.uint8)
+    out = np.empty(grid_shape, dtype=np.uint8)  # the kernel writes the background band by band
     band_rows = max(16, -(-grid_shape[0] // (4 * numba.get_num_threads())))
     fill_parts(
         parts.xs,
@@ -564,6 +580,7 @@ def rasterize_labels(
         parts.part_ymax,
         parts.values,
         bool(all_touched),
+        NON_CROP,
         band_rows,
         out,
     )

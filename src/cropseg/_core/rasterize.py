@@ -220,8 +220,13 @@ def _round_half_away(v):
 
 
 @pjit
-def fill_parts(xs, ys, ring_offsets, part_rings, part_ymin, part_ymax, values, all_touched, band_rows, out):
-    """Burn polygon parts into ``out`` in order; GDAL's centre rule, optionally all-touched.
+def fill_parts(
+    xs, ys, ring_offsets, part_rings, part_ymin, part_ymax, values, all_touched, background, band_rows, out
+):
+    """Write ``background`` into ``out``, then burn polygon parts in order (GDAL's rules).
+
+    Each parallel band of rows writes its own background first, so the pages of a fresh ``np.empty``
+    output are first touched by the thread that fills them.
 
     Parameters
     ----------
@@ -238,10 +243,12 @@ def fill_parts(xs, ys, ring_offsets, part_rings, part_ymin, part_ymax, values, a
         Value burned for each part.
     all_touched : bool
         Also burn every pixel the ring edges touch.
+    background : int
+        Value of pixels no part burns.
     band_rows : int
         Rows per parallel band.
     out : uint8 (rows, cols)
-        Burned in place.
+        Overwritten in place.
     """
     n_rows = out.shape[0]
     n_parts = values.shape[0]
@@ -252,6 +259,7 @@ def fill_parts(xs, ys, ring_offsets, part_rings, part_ymin, part_ymax, values, a
     for band in numba.prange(n_bands):
         row0 = band * band_rows
         row1 = min(row0 + band_rows, n_rows)
+        out[row0:row1, :] = background
         crossings = np.empty(max_points, dtype=np.int64)
         for p in range(n_parts):
             ymin = part_ymin[p]

@@ -12,6 +12,8 @@ import pandas as pd
 import planet
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from shapely.geometry import mapping, shape
 
 from cropseg.errors import GeometryError, InvalidInputError, PlanetAPIError, PlanetAuthError, ProductError
@@ -27,7 +29,8 @@ WINDOW = ("2022-01-01", "2022-01-31")
 
 def reference_coverage(footprint: dict, aoi=AOI) -> float:
     """Fraction of the AOI inside the footprint, computed in a global equal-area CRS."""
-    s = gpd.GeoSeries([aoi, shape(footprint)], crs=4326).to_crs("EPSG:6933")
+    dense = [shapely.segmentize(g, 0.0005) for g in (aoi, shape(footprint))]
+    s = gpd.GeoSeries(dense, crs=4326).to_crs("EPSG:6933")
     return s.iloc[0].intersection(s.iloc[1]).area / s.iloc[0].area
 
 
@@ -53,7 +56,7 @@ def test_search_reads_every_page_sorted_with_coverage(fake, client):
     assert scenes["acquired"].is_monotonic_increasing
     assert str(scenes["acquired"].dt.tz) == "UTC"
     for row, item in zip(scenes.itertuples(), want, strict=True):
-        assert row.aoi_coverage == pytest.approx(reference_coverage(item["geometry"]), rel=2e-3)
+        assert row.aoi_coverage == pytest.approx(reference_coverage(item["geometry"]), rel=1e-4)
         assert row.geometry.equals(shape(item["geometry"]))
         assert row.cloud_cover == item["properties"]["cloud_cover"]
         assert row.clear_percent == item["properties"]["clear_percent"]
@@ -253,3 +256,23 @@ def test_geojson_roundtrip_of_results(fake, client, tmp_path):
     scenes.to_file(path, driver="GeoJSON")
     back = json.loads(path.read_text())
     assert [f["properties"]["id"] for f in back["features"]] == list(scenes["id"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dx=st.floats(-0.3, 0.3), dy=st.floats(-0.2, 0.2), w=st.floats(0.01, 0.3), h=st.floats(0.01, 0.3))
+def test_coverage_matches_an_equal_area_reference(fake, client, dx, dy, w, h):
+    footprint = shapely.box(46.93 + dx, 8.39 + dy, 46.93 + dx + w, 8.39 + dy + h)
+    item = make_item("20220110_000000_00_1061", "2022-01-10T00:00:00Z")
+    item["geometry"] = json.loads(json.dumps(mapping(footprint)))
+    fake.items = [item]
+    scenes = search(AOI, *WINDOW, client=client)
+    want = reference_coverage(item["geometry"])
+    if not footprint.intersects(AOI):
+        assert len(scenes) == 0
+        return
+    assert len(scenes) == 1
+    got = scenes["aoi_coverage"].iloc[0]
+    assert 0.0 <= got <= 1.0
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-9)
+    if footprint.contains(AOI):
+        assert got == pytest.approx(1.0, abs=1e-9)

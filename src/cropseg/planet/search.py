@@ -35,6 +35,9 @@ SEARCH_COLUMNS = ("id", "acquired", "item_type", "instrument", "cloud_cover", "c
                   "aoi_coverage", "geometry")
 
 
+_DENSIFY_DEGREES = 0.002
+
+
 def as_aoi(aoi: Any, name: str = "aoi") -> shapely.Polygon | shapely.MultiPolygon:
     """Return an area of interest as one valid (Multi)Polygon in EPSG:4326 lon/lat.
 
@@ -248,9 +251,11 @@ def search(
     if asset_types:
         filters.append(data_filter.asset_filter(asset_types))
 
-    aoi_series = gpd.GeoSeries([geometry], crs=4326)
-    local = aoi_series.estimate_utm_crs()
-    aoi_local = aoi_series.to_crs(local).iloc[0]
+    # Areas in a Lambert azimuthal equal-area projection centred on the AOI give exact area
+    # ratios; edges are densified first because GeoJSON edges are straight in lon/lat.
+    centre = geometry.centroid
+    local = f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m +no_defs"
+    aoi_local = _to_local(geometry, local)
     rows: list[dict[str, Any]] = []
     with client_scope(client, api_key) as pl, planet_errors("searching Planet scenes"):
         items = pl.data.search(types, search_filter=data_filter.and_filter(filters),
@@ -275,11 +280,15 @@ def search(
     return frame.sort_values(["acquired", "id"], kind="stable").reset_index(drop=True)
 
 
+def _to_local(geometry: BaseGeometry, crs: str) -> BaseGeometry:
+    dense = shapely.segmentize(geometry, _DENSIFY_DEGREES)
+    return gpd.GeoSeries([dense], crs=4326).to_crs(crs).iloc[0]
+
+
 def _row(item: dict, aoi_local: BaseGeometry, local_crs: Any) -> dict[str, Any]:
     props = item.get("properties", {})
     footprint = shape(item["geometry"])
-    local = gpd.GeoSeries([footprint], crs=4326).to_crs(local_crs).iloc[0]
-    coverage = shapely.intersection(local, aoi_local).area / aoi_local.area
+    coverage = shapely.intersection(_to_local(footprint, local_crs), aoi_local).area / aoi_local.area
     return {
         "id": item["id"],
         "acquired": props.get("acquired"),

@@ -320,8 +320,9 @@ def test_classes_mapping_and_codes():
     mapped = rasterize_labels(frame, **GRID, column="CLASS1", classes={"F": CROP, "U": NON_CROP, "X": NODATA})
     np.testing.assert_array_equal(mapped, reference(geoms, [1, 0, 255], t, shape, False))
     np.testing.assert_array_equal(rasterize_labels(frame, **GRID, column="code"), mapped)
-    with pytest.warns(GeometryWarning, match=r"1 ground-truth features have a 'CLASS1' value not in classes"):
+    with pytest.warns(GeometryWarning, match=r"1 ground-truth features have a .CLASS1. value not in") as rec:
         partial = rasterize_labels(frame, **GRID, column="CLASS1", classes={"F": CROP, "U": NON_CROP})
+    assert rec[0].filename == __file__  # the warning points at the caller
     np.testing.assert_array_equal(partial, reference(geoms[:2], [1, 0], t, shape, False))
     single = rasterize_labels(frame, **GRID, column="CLASS1", classes="F")
     np.testing.assert_array_equal(single, reference(geoms[:1], [1], t, shape, False))
@@ -346,8 +347,9 @@ def test_class_errors():
 def test_invalid_geometries_repaired_with_one_warning():
     bowtie = Polygon([(600003, 4199997), (600015, 4199988), (600015, 4199997), (600003, 4199988)])
     assert not bowtie.is_valid
-    with pytest.warns(GeometryWarning, match=r"2 ground-truth geometries were invalid and were repaired"):
+    with pytest.warns(GeometryWarning, match=r"2 ground-truth geometries were invalid and were") as rec:
         out = rasterize_labels([bowtie, bowtie], **GRID, source_crs=UTM)
+    assert len(rec) == 1 and rec[0].filename == __file__
     repaired = shapely.make_valid(bowtie)
     assert repaired.geom_type == "MultiPolygon"
     np.testing.assert_array_equal(out, reference([repaired], [1], GRID["transform"], GRID["shape"], False))

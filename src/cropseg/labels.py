@@ -325,7 +325,7 @@ def _feature_values(
                 f"{int(unmapped.sum())} ground-truth features have a {column!r} value not in classes "
                 f"({_some_values(values[unmapped])}); they are not burned",
                 GeometryWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return codes
     crop_values = {classes} if isinstance(classes, str) else set(classes)

@@ -80,6 +80,8 @@ class FakePlanet:
     bodies: list[dict] = field(default_factory=list)
     orders: dict[str, FakeOrder] = field(default_factory=dict)
     searches: dict[str, list[dict]] = field(default_factory=dict)
+    extra_results: list[dict] = field(default_factory=list)
+    omit_manifest: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, prefix: str, status: int, body: str, times: int = 1, method: str | None = None) -> None:
@@ -256,12 +258,13 @@ class _Handler(BaseHTTPRequestHandler):
         failed = state == "failed"
         links: dict[str, Any] = {"_self": f"{base}/compute/ops/orders/v2/{order.id}"}
         if state in ("success", "partial"):
-            names = [*self._order_files(order), "manifest.json"]
+            names = [*self._order_files(order)]
+            names += [] if self.server.fake.omit_manifest else ["manifest.json"]
             links["results"] = [
                 {"delivery": "success", "expires_at": "2099-01-01T00:00:00.000Z",
                  "location": f"{base}/compute/ops/download/?token={order.id}/{rel}",
                  "name": f"{order.id}/{rel}"}
-                for rel in names]
+                for rel in names] + self.server.fake.extra_results
         return {"id": order.id, "name": order.request["name"], "state": state,
                 "created_on": "2023-06-02T10:00:00.000Z", "last_modified": "2023-06-02T10:05:00.000Z",
                 "last_message": self.server.fake.failure_message if failed else "Manifest delivery completed",

@@ -248,3 +248,36 @@ def test_bad_download_input(fake, client, tmp_path):
         download("37d53033-089d-40cd-8a98-161f400bbebe", tmp_path / "missing", client=client)
     with pytest.raises(PlanetAPIError, match="HTTP 404"):
         download("37d53033-089d-40cd-8a98-161f400bbebe", tmp_path, client=client, poll_interval=0)
+
+
+def test_order_without_manifest_cannot_be_verified(fake, client, tmp_path):
+    fake.omit_manifest = True
+    with pytest.raises(OrderFailedError, match="has no manifest.json among its results"):
+        run_order(client, tmp_path)
+    assert fake.paths("/storage/") == []
+
+
+def test_unsafe_result_name_is_refused(fake, client, tmp_path):
+    fake.extra_results = [{"delivery": "success", "location": f"{fake.url}/storage/x/y",
+                           "name": "../evil.txt"}]
+    with pytest.raises(OrderFailedError, match=r"unsafe result name '\.\./evil\.txt'"):
+        run_order(client, tmp_path)
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_result_missing_from_manifest_is_refused(fake, client, tmp_path):
+    fake.extra_results = [{"delivery": "success", "location": f"{fake.url}/storage/x/y",
+                           "name": "PSScene/unlisted.tif"}]
+    with pytest.raises(ChecksumError, match="'PSScene/unlisted.tif' is not listed in manifest.json"):
+        run_order(client, tmp_path)
+
+
+def test_partial_order_keeps_what_was_delivered(fake, client, tmp_path, caplog):
+    fake.order_states = ["queued", "partial"]
+    fake.extra_results = [None, {"delivery": "failed", "location": f"{fake.url}/storage/x/y",
+                                 "name": "PSScene/never.tif"}]
+    result = run_order(client, tmp_path)
+    assert result.state == "partial"
+    assert "ended 'partial'" in caplog.text
+    assert not (result.directory / "PSScene" / "never.tif").exists()
+    assert len(result.downloaded) == 5

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
 from datetime import date, datetime, timezone
 
 import geopandas as gpd
@@ -276,3 +278,15 @@ def test_coverage_matches_an_equal_area_reference(fake, client, dx, dy, w, h):
     assert got == pytest.approx(want, rel=1e-4, abs=1e-9)
     if footprint.contains(AOI):
         assert got == pytest.approx(1.0, abs=1e-9)
+
+
+def test_api_key_argument_builds_and_closes_its_own_client(fake, monkeypatch):
+    # point the SDK's default host at the fake (the SDK has no env override for it)
+    monkeypatch.setattr(planet.sync.client, "PLANET_BASE_URL", fake.url)
+    before = threading.active_count()
+    for _ in range(3):
+        assert len(search(AOI, *WINDOW, api_key=VALID_KEY)) == 4
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert threading.active_count() <= before  # each call's background loop thread has stopped

@@ -386,12 +386,12 @@ def _wait_and_download(pl: planet.Planet, order_id: str, folder: Path, algo: str
     for res in info.get("_links", {}).get("results") or []:
         if not res or res.get("delivery", "success") != "success":
             continue
-        rel = PurePosixPath(res["name"])
-        if rel.parts and rel.parts[0] == order_id:
-            rel = PurePosixPath(*rel.parts[1:])
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        name = PurePosixPath(res["name"])
+        if name.parts and name.parts[0] == order_id:
+            name = PurePosixPath(*name.parts[1:])
+        if name.is_absolute() or ".." in name.parts or not name.parts:
             raise OrderFailedError(f"order {order_id} lists an unsafe result name {res['name']!r}")
-        results[str(rel)] = res["location"]
+        results[str(name)] = res["location"]
     if "manifest.json" not in results:
         raise OrderFailedError(f"order {order_id} has no manifest.json among its results; "
                                "it cannot be verified. Retry the download later")

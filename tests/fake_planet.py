@@ -82,6 +82,7 @@ class FakePlanet:
     searches: dict[str, list[dict]] = field(default_factory=dict)
     extra_results: list[dict] = field(default_factory=list)
     omit_manifest: bool = False
+    page_cycle: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, prefix: str, status: int, body: str, times: int = 1, method: str | None = None) -> None:
@@ -231,6 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
         links = {"_self": f"{fake.url}/data/v1/searches/{sid}/results?_page={page}"}
         if (page + 1) * size < len(hits):
             links["_next"] = f"{fake.url}/data/v1/searches/{sid}/results?_page={page + 1}"
+        if fake.page_cycle and page >= 1:
+            links["_next"] = links["_self"]
         return {"type": "FeatureCollection", "_links": links, "features": hits[page * size:(page + 1) * size]}
 
     def _order_files(self, order: FakeOrder) -> dict[str, tuple[bytes, dict]]:

@@ -10,6 +10,7 @@ import time
 from datetime import date, datetime, timezone
 
 import geopandas as gpd
+import httpx
 import pandas as pd
 import planet
 import pytest
@@ -290,3 +291,31 @@ def test_api_key_argument_builds_and_closes_its_own_client(fake, monkeypatch):
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert threading.active_count() <= before  # each call's background loop thread has stopped
+
+
+def test_sdk_client_errors_become_ours(fake, client):
+    fake.page_cycle = True
+    with pytest.raises(PlanetAPIError, match="searching Planet scenes: Page cycle detected"):
+        search(AOI, *WINDOW, client=client)
+
+
+def test_unreachable_server(fake):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = make_client(f"http://127.0.0.1:{port}")
+    with pytest.raises(PlanetAPIError, match=r"could not talk to the Planet API \(ConnectError"):
+        search(AOI, *WINDOW, client=dead)
+
+
+def test_bundle_spec_unreachable(client, monkeypatch):
+    monkeypatch.setattr(planet.specs.PRODUCT_BUNDLES, "cache", None)
+
+    def offline(*args, **kwargs):
+        raise httpx.ConnectError("offline")
+
+    monkeypatch.setattr(planet.specs.httpx, "get", offline)
+    with pytest.raises(PlanetAPIError, match="could not fetch Planet's product-bundle spec"):
+        search(AOI, *WINDOW, client=client)

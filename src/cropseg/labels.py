@@ -601,7 +601,8 @@ def label_contours(
     shape: tuple[int, int] | None = None,
     crs: Any = None,
     source_crs: Any = None,
-) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.int32]]:
+    shift: int | None = None,
+) -> tuple[list[npt.NDArray[Any]], npt.NDArray[np.int32]]:
     """Return the ground-truth rings as OpenCV-style contours in pixel space, with their hierarchy.
 
     These are the contours :func:`rasterize_labels` fills: every ring of every polygon (MultiPolygons
@@ -614,14 +615,18 @@ def label_contours(
         As for :func:`rasterize_labels`.
     like, transform, shape, crs, source_crs
         The pixel grid and the source CRS, as for :func:`rasterize_labels`.
+    shift : int, optional
+        Return int32 contours for OpenCV drawing instead: OpenCV puts pixel centres at integers, so the
+        points become ``round((p - 0.5) * 2**shift)``, ready for ``cv2.polylines`` / ``cv2.fillPoly``
+        with the same ``shift`` (``shift=0`` also suits ``cv2.drawContours``). 0 to 16.
 
     Returns
     -------
-    contours : list of ndarray of float64, shape (n_points, 1, 2)
-        Closed rings as ``(x, y)`` = ``(col, row)`` pixel coordinates with the origin at the top-left
-        corner of the top-left pixel (pixel centres at ``i + 0.5``), in feature order, each exterior
-        ring followed by its holes. For ``cv2.polylines`` / ``cv2.fillPoly``, whose pixel centres are at
-        integers, use ``np.round((c - 0.5) * 2**s).astype(np.int32)`` with ``shift=s``.
+    contours : list of ndarray, shape (n_points, 1, 2)
+        Closed rings in feature order, each exterior ring followed by its holes. By default float64
+        ``(x, y)`` = ``(col, row)`` pixel coordinates with the origin at the top-left corner of the
+        top-left pixel (pixel centres at ``i + 0.5``, as in GDAL); int32 in OpenCV's convention when
+        ``shift`` is given.
     hierarchy : ndarray of int32, shape (1, n_contours, 4)
         OpenCV's ``[next, previous, first_child, parent]`` per contour (-1 for none): exteriors are
         top-level siblings, holes are children of their exterior.
@@ -642,9 +647,19 @@ def label_contours(
     [[0.0, 0.0], [4.0, 0.0], [4.0, 3.0], [0.0, 3.0], [0.0, 0.0]]
     >>> hierarchy.tolist()
     [[[-1, -1, 1, -1], [-1, -1, -1, 0]]]
+    >>> cv_contours, _ = label_contours([field], transform=Affine(3, 0, 0, 0, -3, 0), shape=(4, 5),
+    ...                                 crs="EPSG:32610", source_crs="EPSG:32610", shift=2)
+    >>> cv_contours[0][:2, 0].tolist()  # (4 * (0 - 0.5), ...): ready for cv2.fillPoly(..., shift=2)
+    [[-2, -2], [14, -2]]
     """
+    if shift is not None and (
+        isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or not 0 <= shift <= 16
+    ):
+        raise InvalidInputError(f"shift must be an int from 0 to 16 (OpenCV's limit) or None, got {shift!r}")
     parts, _, _, _ = _prepare(ground_truth, like, transform, shape, crs, source_crs, None, None)
     xy = np.stack([parts.xs, parts.ys], axis=1)
+    if shift is not None:
+        xy = np.round((xy - 0.5) * float(2**shift)).astype(np.int32)
     offsets = parts.ring_offsets
     contours = [xy[offsets[r] : offsets[r + 1], None, :] for r in range(len(offsets) - 1)]
 

@@ -8,6 +8,7 @@ the Planet API cannot filter on.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Sequence
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import planet
+import pyproj
 import shapely
 from planet import data_filter
 from shapely.geometry import shape
@@ -36,6 +39,7 @@ SEARCH_COLUMNS = ("id", "acquired", "item_type", "instrument", "cloud_cover", "c
 
 
 _DENSIFY_DEGREES = 0.002
+_BATCH = 250
 
 
 def as_aoi(aoi: Any, name: str = "aoi") -> shapely.Polygon | shapely.MultiPolygon:
@@ -254,19 +258,28 @@ def search(
     # Areas in a Lambert azimuthal equal-area projection centred on the AOI give exact area
     # ratios; edges are densified first because GeoJSON edges are straight in lon/lat.
     centre = geometry.centroid
-    local = f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m +no_defs"
-    aoi_local = _to_local(geometry, local)
+    to_local = pyproj.Transformer.from_crs(
+        "EPSG:4326", f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m +no_defs",
+        always_xy=True,
+    )
+    aoi_local = _to_local(np.array([geometry]), to_local)[0]
     rows: list[dict[str, Any]] = []
     with client_scope(client, api_key) as pl, planet_errors("searching Planet scenes"):
         items = pl.data.search(types, search_filter=data_filter.and_filter(filters),
                                sort="acquired asc", limit=0)
-        for item in items:
-            row = _row(item, aoi_local, local)
-            if row["aoi_coverage"] < min_aoi_coverage:
-                continue
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
+        while limit is None or len(rows) < limit:
+            # never pull more items (pages) than a limit can still use
+            batch = list(itertools.islice(items, _BATCH if limit is None else min(_BATCH, limit - len(rows))))
+            if not batch:
                 break
+            footprints = np.array([shape(item["geometry"]) for item in batch])
+            covered = shapely.area(shapely.intersection(_to_local(footprints, to_local), aoi_local))
+            coverage = np.minimum(covered / aoi_local.area, 1.0)
+            rows += [_row(item, footprint, float(cov))
+                     for item, footprint, cov in zip(batch, footprints, coverage, strict=True)
+                     if cov >= min_aoi_coverage]
+        if limit is not None:
+            del rows[limit:]
     logger.info("search found %d scenes over the AOI", len(rows))
     frame = gpd.GeoDataFrame(
         {c: [r[c] for r in rows] for c in SEARCH_COLUMNS if c != "geometry"},
@@ -280,15 +293,13 @@ def search(
     return frame.sort_values(["acquired", "id"], kind="stable").reset_index(drop=True)
 
 
-def _to_local(geometry: BaseGeometry, crs: str) -> BaseGeometry:
-    dense = shapely.segmentize(geometry, _DENSIFY_DEGREES)
-    return gpd.GeoSeries([dense], crs=4326).to_crs(crs).iloc[0]
+def _to_local(geometries: np.ndarray, transformer: pyproj.Transformer) -> np.ndarray:
+    dense = shapely.segmentize(geometries, _DENSIFY_DEGREES)
+    return shapely.transform(dense, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
-def _row(item: dict, aoi_local: BaseGeometry, local_crs: Any) -> dict[str, Any]:
+def _row(item: dict, footprint: BaseGeometry, coverage: float) -> dict[str, Any]:
     props = item.get("properties", {})
-    footprint = shape(item["geometry"])
-    coverage = shapely.intersection(_to_local(footprint, local_crs), aoi_local).area / aoi_local.area
     return {
         "id": item["id"],
         "acquired": props.get("acquired"),
@@ -296,6 +307,6 @@ def _row(item: dict, aoi_local: BaseGeometry, local_crs: Any) -> dict[str, Any]:
         "instrument": props.get("instrument"),
         "cloud_cover": props.get("cloud_cover"),
         "clear_percent": props.get("clear_percent"),
-        "aoi_coverage": min(float(coverage), 1.0),
+        "aoi_coverage": coverage,
         "geometry": footprint,
     }

@@ -222,6 +222,7 @@ def test_works_inside_a_running_event_loop(fake, client, tmp_path):
         ({"bundle": "analytic_bogus"}, ProductError, "'analytic_bogus' is not a product bundle of item type"),
         ({"bundle": "analytic_5b"}, ProductError, "'analytic_5b' is not a product bundle of item type 'PSSc"),
         ({"bundle": 3}, InvalidInputError, "bundle must be a str"),
+        ({"item_type": None}, InvalidInputError, "item_type must be a str"),
         ({"fallback_bundle": "nope"}, ProductError, "fallback_bundle 'nope' is not a product bundle"),
         ({"item_type": "PSSceneX"}, ProductError, "item_type - 'PSSceneX' is not one of"),
         ({"aoi": {"type": "Point", "coordinates": [46.9, 8.4]}}, GeometryError, "got Point"),

@@ -142,9 +142,7 @@ def planet_errors(action: str) -> Iterator[None]:
 
 
 def check_item_type(item_type: str, *, for_orders: bool) -> str:
-    """Return ``item_type`` in the spec's spelling or raise :class:`ProductError`."""
-    if not isinstance(item_type, str):
-        raise InvalidInputError(f"item_type must be a str such as 'PSScene', got {item_type!r}")
+    """Return ``item_type`` (a str) in the spec's spelling or raise :class:`ProductError`."""
     with planet_errors("checking item_type"):
         if for_orders:
             return specs.validate_item_type(item_type)
@@ -152,9 +150,7 @@ def check_item_type(item_type: str, *, for_orders: bool) -> str:
 
 
 def check_bundle(item_type: str, bundle: str, name: str = "bundle") -> str:
-    """Return ``bundle`` in the spec's spelling if ``item_type`` supports it, else raise."""
-    if not isinstance(bundle, str):
-        raise InvalidInputError(f"{name} must be a str such as 'analytic_sr_udm2', got {bundle!r}")
+    """Return ``bundle`` (a str) in the spec's spelling if ``item_type`` supports it, else raise."""
     with planet_errors(f"checking {name}"):
         supported = specs.get_product_bundles(item_type)
     match = next((b for b in supported if b.lower() == bundle.lower()), None)

@@ -215,10 +215,10 @@ def order(
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise InvalidInputError(f"item_ids lists {dupes} more than once; pass each id once")
-    item_type = check_item_type(item_type, for_orders=True)
-    bundle = check_bundle(item_type, bundle)
-    if fallback_bundle is not None:
-        fallback_bundle = check_bundle(item_type, fallback_bundle, "fallback_bundle")
+    for label, value, example in (("item_type", item_type, "PSScene"), ("bundle", bundle, "analytic_sr_udm2"),
+                                  ("fallback_bundle", fallback_bundle or "", "analytic_udm2")):
+        if not isinstance(value, str):
+            raise InvalidInputError(f"{label} must be a str such as {example!r}, got {value!r}")
     if name is None:
         name = f"cropseg-{ids[0]}" + (f"+{len(ids) - 1}" if len(ids) > 1 else "")
     elif not isinstance(name, str) or not name.strip():
@@ -237,6 +237,11 @@ def order(
     _check_timing(timeout, poll_interval)
 
     with client_scope(client, api_key) as pl:
+        # checked against the SDK's bundle spec (which it may fetch) before anything is ordered
+        item_type = check_item_type(item_type, for_orders=True)
+        bundle = check_bundle(item_type, bundle)
+        if fallback_bundle is not None:
+            fallback_bundle = check_bundle(item_type, fallback_bundle, "fallback_bundle")
         with planet_errors("building the order request"):
             request = order_request.build_request(
                 name,

@@ -235,7 +235,6 @@ def search(
     types = _str_list(item_types, "item_types")
     if types is None:
         raise InvalidInputError("item_types must be a non-empty list of strings such as ['PSScene']")
-    types = [check_item_type(t, for_orders=False) for t in types]
     instruments = _str_list(instruments, "instruments")
     asset_types = _str_list(asset_types, "asset_types")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
@@ -255,6 +254,26 @@ def search(
     if asset_types:
         filters.append(data_filter.asset_filter(asset_types))
 
+    with client_scope(client, api_key) as pl:
+        # checked once credentials are known: the SDK may fetch its bundle spec over the network
+        types = [check_item_type(t, for_orders=False) for t in types]
+        rows = _search_rows(pl, types, filters, geometry, min_aoi_coverage, limit)
+    logger.info("search found %d scenes over the AOI", len(rows))
+    frame = gpd.GeoDataFrame(
+        {c: [r[c] for r in rows] for c in SEARCH_COLUMNS if c != "geometry"},
+        geometry=[r["geometry"] for r in rows],
+        crs=4326,
+    )
+    frame["acquired"] = pd.to_datetime(frame["acquired"], utc=True, format="ISO8601")
+    frame["cloud_cover"] = frame["cloud_cover"].astype(float)
+    frame["clear_percent"] = frame["clear_percent"].astype(float)
+    frame["aoi_coverage"] = frame["aoi_coverage"].astype(float)
+    return frame.sort_values(["acquired", "id"], kind="stable").reset_index(drop=True)
+
+
+def _search_rows(pl: planet.Planet, types: list[str], filters: list[dict], geometry: BaseGeometry,
+                 min_aoi_coverage: float, limit: int | None) -> list[dict[str, Any]]:
+    """Run the search and return one row per scene covering enough of the AOI."""
     # Areas in a Lambert azimuthal equal-area projection centred on the AOI give exact area
     # ratios; edges are densified first because GeoJSON edges are straight in lon/lat.
     centre = geometry.centroid
@@ -264,7 +283,7 @@ def search(
     )
     aoi_local = _to_local(np.array([geometry]), to_local)[0]
     rows: list[dict[str, Any]] = []
-    with client_scope(client, api_key) as pl, planet_errors("searching Planet scenes"):
+    with planet_errors("searching Planet scenes"):
         items = pl.data.search(types, search_filter=data_filter.and_filter(filters),
                                sort="acquired asc", limit=0)
         while limit is None or len(rows) < limit:
@@ -280,17 +299,7 @@ def search(
                      if cov >= min_aoi_coverage]
         if limit is not None:
             del rows[limit:]
-    logger.info("search found %d scenes over the AOI", len(rows))
-    frame = gpd.GeoDataFrame(
-        {c: [r[c] for r in rows] for c in SEARCH_COLUMNS if c != "geometry"},
-        geometry=[r["geometry"] for r in rows],
-        crs=4326,
-    )
-    frame["acquired"] = pd.to_datetime(frame["acquired"], utc=True, format="ISO8601")
-    frame["cloud_cover"] = frame["cloud_cover"].astype(float)
-    frame["clear_percent"] = frame["clear_percent"].astype(float)
-    frame["aoi_coverage"] = frame["aoi_coverage"].astype(float)
-    return frame.sort_values(["acquired", "id"], kind="stable").reset_index(drop=True)
+    return rows
 
 
 def _to_local(geometries: np.ndarray, transformer: pyproj.Transformer) -> np.ndarray:

@@ -28,7 +28,7 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 
-from cropseg._core.rasterize import fill_parts
+from cropseg._core.rasterize import fill_parts, pixel_rings
 from cropseg._validate import as_crs, as_shape, as_transform
 from cropseg.errors import CropsegIOError, CRSError, GeometryError, GeometryWarning, InvalidInputError
 from cropseg.scene import Scene
@@ -352,24 +352,12 @@ def _some_values(values: pd.Series, limit: int = 10) -> str:
     return f"[{shown}{', ...' if len(uniques) > limit else ''}]"
 
 
-def _twice_signed_area(
-    coords: npt.NDArray[np.float64], ring_offsets: npt.NDArray[np.int64], ring_of_point: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
-    """Shoelace sum per closed ring (positive when counter-clockwise), relative to each ring's start."""
-    if not len(coords):
-        return np.zeros(0)
-    rel = coords - coords[ring_offsets[:-1]][ring_of_point]
-    cross = np.zeros(len(coords))
-    cross[:-1] = rel[:-1, 0] * rel[1:, 1] - rel[1:, 0] * rel[:-1, 1]
-    cross[ring_offsets[1:] - 1] = 0.0  # no term from a ring's last point to the next ring
-    return np.add.reduceat(cross, ring_offsets[:-1])
-
-
 class _PixelParts:
     """Polygon parts as closed rings in pixel space, in GDAL's ring order, ready for the kernel."""
 
-    def __init__(self, frame: gpd.GeoDataFrame, values: npt.NDArray[np.int16], transform: Affine) -> None:
-        geoms = np.asarray(frame.geometry.values, dtype=object)
+    def __init__(
+        self, geoms: npt.NDArray[np.object_], values: npt.NDArray[np.int16], transform: Affine
+    ) -> None:
         burn = values >= 0
         geoms, values = geoms[burn], values[burn]
 
@@ -401,11 +389,13 @@ class _PixelParts:
                 break
             sub, idx = shapely.get_parts(parts, return_index=True)
             parts, owner = sub, owner[idx]
-        polygonal = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
-        dropped = np.setdiff1d(owner[~polygonal & ~shapely.is_empty(parts)], owner[polygonal])
-        if dropped.size:
+        empty = shapely.is_empty(parts)
+        polygonal = (shapely.get_type_id(parts) == 3) & ~empty
+        other = ~polygonal & ~empty
+        dropped = np.setdiff1d(owner[other], owner[polygonal]) if other.any() else ()
+        if len(dropped):
             warnings.warn(
-                f"{dropped.size} ground-truth features have no polygon (points or lines); skipped",
+                f"{len(dropped)} ground-truth features have no polygon (points or lines); skipped",
                 GeometryWarning,
                 stacklevel=4,
             )
@@ -420,29 +410,25 @@ class _PixelParts:
             raise GeometryError(
                 "ground-truth coordinates are not finite after reprojection; check the source CRS"
             )
-        # GDAL turns every ring (holes too) clockwise in map coordinates before filling; a horizontal
-        # edge exactly on a scanline is filled only when it runs right to left in that order.
-        n_rings = len(ring_offsets) - 1
-        ring_of_point = np.repeat(np.arange(n_rings), np.diff(ring_offsets))
-        reverse = (_twice_signed_area(coords, ring_offsets, ring_of_point) > 0)[ring_of_point]
-        pos = np.arange(len(coords))
-        src = np.where(reverse, ring_offsets[ring_of_point] + ring_offsets[ring_of_point + 1] - 1 - pos, pos)
-        mx, my = coords[src, 0], coords[src, 1]
-        inv = _gdal_inverse(transform)
-        self.xs = np.ascontiguousarray(inv[0] + inv[1] * mx + inv[2] * my, dtype=np.float64)
-        self.ys = np.ascontiguousarray(inv[3] + inv[4] * mx + inv[5] * my, dtype=np.float64)
         self.ring_offsets = ring_offsets
         self.part_rings = polygon_offsets.astype(np.int64)
         self.values = values[owner].astype(np.uint8)
         self.n_features = len(geoms)
-        if len(parts):
-            starts = ring_offsets[self.part_rings[:-1]]
-            self.part_xmin = np.minimum.reduceat(self.xs, starts)
-            self.part_xmax = np.maximum.reduceat(self.xs, starts)
-            self.part_ymin = np.minimum.reduceat(self.ys, starts)
-            self.part_ymax = np.maximum.reduceat(self.ys, starts)
-        else:
-            self.part_xmin = self.part_xmax = self.part_ymin = self.part_ymax = np.zeros(0)
+        self.xs = np.empty(len(coords))
+        self.ys = np.empty(len(coords))
+        bounds = np.empty((len(parts), 4))
+        pixel_rings(
+            np.ascontiguousarray(coords, dtype=np.float64),
+            self.ring_offsets,
+            self.part_rings,
+            np.array(_gdal_inverse(transform)),
+            self.xs,
+            self.ys,
+            bounds,
+        )
+        self.part_xmin, self.part_xmax, self.part_ymin, self.part_ymax = (
+            np.ascontiguousarray(b) for b in bounds.T
+        )
 
     def touches(self, shape: tuple[int, int]) -> bool:
         """Whether any part's pixel bounding box overlaps the raster."""
@@ -467,11 +453,13 @@ def _prepare(
     if len(frame) == 0:
         raise GeometryError("the ground truth has no features; nothing to rasterize")
     values = _feature_values(frame, column, classes)
-    if CRS.from_user_input(frame.crs) != grid_crs:
-        frame = frame.to_crs(grid_crs)
-    parts = _PixelParts(frame, values, grid_transform)
+    geoms = frame.geometry
+    if CRS.from_user_input(geoms.crs) != grid_crs:
+        geoms = geoms.to_crs(grid_crs)
+    geoms = np.asarray(geoms.values, dtype=object)
+    parts = _PixelParts(geoms, values, grid_transform)
     if not parts.touches(grid_shape):
-        left, bottom, right, top = frame.total_bounds
+        left, bottom, right, top = shapely.total_bounds(geoms)
         raise GeometryError(
             f"no ground-truth polygon overlaps the raster: polygons span ({left:.6g}, {bottom:.6g}, "
             f"{right:.6g}, {top:.6g}) in {grid_crs.to_string()}, the raster is {grid_shape} pixels from "

@@ -40,8 +40,7 @@ def _burn_row(out, row, x_start, x_end, value):
         x_start = 0
     if x_end >= out.shape[1]:
         x_end = out.shape[1] - 1
-    for x in range(x_start, x_end + 1):
-        out[row, x] = value
+    out[row, x_start : x_end + 1] = value
 
 
 @ngjit
@@ -60,44 +59,80 @@ def _sort_small(a, n):
 
 
 @ngjit
-def _fill_part_row(xs, ys, ring_offsets, ring_lo, ring_hi, row, value, crossings, out):
-    """Fill one scanline of one part with the pixel-centre rule."""
+def _fill_part(xs, ys, ring_offsets, ring_lo, ring_hi, first, last, value, buf, active, crossings, out):
+    """Fill rows ``first..last`` of one part with the pixel-centre rule.
+
+    Same decisions and arithmetic as GDAL's ``GDALdllImageFilledPolygon`` (which tests every edge on
+    every row), organised as an active-edge table: edges sorted by their top, so each row only looks at
+    the edges it crosses.
+    """
     n_cols = out.shape[1]
-    dy = row + 0.5
-    n = 0
+    # buf rows: 0 y_top, 1 y_bottom, 2 x at y_top, 3 x at y_bottom for sloped edges; 4 y, 5 x_left,
+    # 6 x_right for horizontal edges that run right to left (GDAL fills those on their own).
+    n_edges = 0
+    n_flat = 0
     for ring in range(ring_lo, ring_hi):
         start = ring_offsets[ring]
         end = ring_offsets[ring + 1]
-        # Edge (end - 1 -> start) closes the ring; the rings are stored closed, so it has zero length
-        # and GDAL skips it too. Edges k-1 -> k follow.
+        # Rings are stored closed: the closing edge (end - 1 -> start) has zero length and GDAL skips it.
         for k in range(start + 1, end):
             y1 = ys[k - 1]
             y2 = ys[k]
-            if (y1 < dy and y2 < dy) or (y1 > dy and y2 > dy):
-                continue
             if y1 < y2:
-                x1 = xs[k - 1]
-                x2 = xs[k]
+                buf[0, n_edges] = y1
+                buf[1, n_edges] = y2
+                buf[2, n_edges] = xs[k - 1]
+                buf[3, n_edges] = xs[k]
+                n_edges += 1
             elif y1 > y2:
-                y1, y2 = y2, y1
-                x2 = xs[k - 1]
-                x1 = xs[k]
-            else:
-                # Horizontal edge on the scanline: filled on its own when it runs right to left.
-                if xs[k - 1] > xs[k]:
-                    h1 = int(math.floor(xs[k] + 0.5))
-                    h2 = int(math.floor(xs[k - 1] + 0.5))
-                    if h1 <= n_cols - 1 and h2 > 0:
-                        _burn_row(out, row, h1, h2 - 1, value)
-                continue
-            if dy < y2 and dy >= y1:
-                intersect = (dy - y1) * (x2 - x1) / (y2 - y1) + x1
+                buf[0, n_edges] = y2
+                buf[1, n_edges] = y1
+                buf[2, n_edges] = xs[k]
+                buf[3, n_edges] = xs[k - 1]
+                n_edges += 1
+            elif xs[k - 1] > xs[k]:
+                buf[4, n_flat] = y1
+                buf[5, n_flat] = math.floor(xs[k] + 0.5)
+                buf[6, n_flat] = math.floor(xs[k - 1] + 0.5)
+                n_flat += 1
+    order = np.argsort(buf[0, :n_edges])
+    flat_order = np.argsort(buf[4, :n_flat])
+    next_edge = 0
+    next_flat = 0
+    n_active = 0
+    for row in range(first, last + 1):
+        dy = row + 0.5
+        while next_edge < n_edges and buf[0, order[next_edge]] <= dy:
+            active[n_active] = order[next_edge]
+            n_active += 1
+            next_edge += 1
+        n = 0
+        kept = 0
+        for a in range(n_active):
+            e = active[a]
+            y2 = buf[1, e]
+            if dy < y2:  # and y_top <= dy, as the edge is active
+                active[kept] = e
+                kept += 1
+                y1 = buf[0, e]
+                x1 = buf[2, e]
+                intersect = (dy - y1) * (buf[3, e] - x1) / (y2 - y1) + x1
                 crossings[n] = int(math.floor(intersect + 0.5))
                 n += 1
-    _sort_small(crossings, n)
-    for i in range(0, n - 1, 2):
-        if crossings[i] <= n_cols - 1 and crossings[i + 1] > 0:
-            _burn_row(out, row, crossings[i], crossings[i + 1] - 1, value)
+        n_active = kept
+        while next_flat < n_flat and buf[4, flat_order[next_flat]] < dy:
+            next_flat += 1
+        f = next_flat
+        while f < n_flat and buf[4, flat_order[f]] == dy:
+            h1 = int(buf[5, flat_order[f]])
+            h2 = int(buf[6, flat_order[f]])
+            if h1 <= n_cols - 1 and h2 > 0:
+                _burn_row(out, row, h1, h2 - 1, value)
+            f += 1
+        _sort_small(crossings, n)
+        for i in range(0, n - 1, 2):
+            if crossings[i] <= n_cols - 1 and crossings[i + 1] > 0:
+                _burn_row(out, row, crossings[i], crossings[i + 1] - 1, value)
 
 
 @ngjit
@@ -219,6 +254,61 @@ def _round_half_away(v):
     return -math.floor(-v + 0.5)
 
 
+@ngjit
+def pixel_rings(coords, ring_offsets, part_rings, inv, xs, ys, part_bounds):
+    """Take closed rings into pixel space in GDAL's ring order, and bound each part.
+
+    Every ring is turned clockwise in map coordinates (as GDAL's ``GDALCollectRingsFromGeometry``
+    does; the sign comes from the shoelace sum relative to the ring's first point), then mapped with
+    the inverse geotransform ``inv`` using GDAL's operation order
+    ``inv[0] + inv[1] * x + inv[2] * y``, so ties fall on the same side as in GDAL.
+
+    Parameters
+    ----------
+    coords : float64 (n_points, 2)
+        Closed rings in map coordinates.
+    ring_offsets, part_rings : int64
+        As for :func:`fill_parts`.
+    inv : float64 (6,)
+        GDAL-ordered inverse geotransform.
+    xs, ys : float64 (n_points,)
+        Written: pixel coordinates.
+    part_bounds : float64 (n_parts, 4)
+        Written: ``xmin, xmax, ymin, ymax`` of each part in pixel space.
+    """
+    for p in range(part_rings.shape[0] - 1):
+        xmin = np.inf
+        xmax = -np.inf
+        ymin = np.inf
+        ymax = -np.inf
+        for ring in range(part_rings[p], part_rings[p + 1]):
+            start = ring_offsets[ring]
+            end = ring_offsets[ring + 1]
+            x0 = coords[start, 0]
+            y0 = coords[start, 1]
+            area2 = 0.0
+            for k in range(start, end - 1):
+                area2 += (coords[k, 0] - x0) * (coords[k + 1, 1] - y0) - (coords[k + 1, 0] - x0) * (
+                    coords[k, 1] - y0
+                )
+            for k in range(start, end):
+                src = start + end - 1 - k if area2 > 0.0 else k
+                mx = coords[src, 0]
+                my = coords[src, 1]
+                px = inv[0] + inv[1] * mx + inv[2] * my
+                py = inv[3] + inv[4] * mx + inv[5] * my
+                xs[k] = px
+                ys[k] = py
+                xmin = min(xmin, px)
+                xmax = max(xmax, px)
+                ymin = min(ymin, py)
+                ymax = max(ymax, py)
+        part_bounds[p, 0] = xmin
+        part_bounds[p, 1] = xmax
+        part_bounds[p, 2] = ymin
+        part_bounds[p, 3] = ymax
+
+
 @pjit
 def fill_parts(
     xs, ys, ring_offsets, part_rings, part_ymin, part_ymax, values, all_touched, background, band_rows, out
@@ -261,6 +351,8 @@ def fill_parts(
         row1 = min(row0 + band_rows, n_rows)
         out[row0:row1, :] = background
         crossings = np.empty(max_points, dtype=np.int64)
+        active = np.empty(max_points, dtype=np.int64)
+        buf = np.empty((7, max_points), dtype=np.float64)
         for p in range(n_parts):
             ymin = part_ymin[p]
             ymax = part_ymax[p]
@@ -274,5 +366,7 @@ def fill_parts(
                     _touch_ring(xs, ys, ring_offsets[ring], ring_offsets[ring + 1], row0, row1, value, out)
             first = max(row0, int(math.floor(ymin)), 0)
             last = min(row1 - 1, int(math.floor(ymax)))
-            for row in range(first, last + 1):
-                _fill_part_row(xs, ys, ring_offsets, ring_lo, ring_hi, row, value, crossings, out)
+            if first <= last:
+                _fill_part(
+                    xs, ys, ring_offsets, ring_lo, ring_hi, first, last, value, buf, active, crossings, out
+                )

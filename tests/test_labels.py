@@ -465,3 +465,17 @@ def test_contours_match_opencv():
     with pytest.raises(InvalidInputError, match="shift must be an int from 0 to 16"):
         label_contours(gt, transform=transform, shape=shape, crs=UTM, shift=20)
 
+
+
+def test_ring_arrays_equal_shapely_ragged_array(sacramento):
+    from cropseg.labels import _ring_arrays
+
+    _, _, gt_utm = sacramento
+    parts = shapely.get_parts(gt_utm.geometry.values)
+    extra = [Polygon([(0, 0), (9, 0), (9, 9)], [[(5, 1), (6, 1), (6, 2)], [(7, 5), (8, 5), (8, 6)]])]
+    parts = np.concatenate([parts, np.array(extra, dtype=object)])
+    coords, ring_offsets, polygon_offsets = _ring_arrays(parts)
+    _, ref_coords, (ref_rings, ref_polygons) = shapely.to_ragged_array(parts)
+    np.testing.assert_array_equal(coords, ref_coords)
+    np.testing.assert_array_equal(ring_offsets, ref_rings)
+    np.testing.assert_array_equal(polygon_offsets, ref_polygons)

@@ -352,6 +352,30 @@ def _some_values(values: pd.Series, limit: int = 10) -> str:
     return f"[{shown}{', ...' if len(uniques) > limit else ''}]"
 
 
+def _ring_arrays(
+    polygons: npt.NDArray[np.object_],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Coordinates of all rings (closed, exterior first), ring offsets and per-polygon ring offsets.
+
+    Like ``shapely.to_ragged_array`` but only polygons with holes pay for ring objects.
+    """
+    n_holes = shapely.get_num_interior_rings(polygons)
+    polygon_offsets = np.zeros(len(polygons) + 1, dtype=np.int64)
+    np.cumsum(n_holes + 1, out=polygon_offsets[1:])
+    ring_sizes = np.empty(polygon_offsets[-1], dtype=np.int64)
+    simple = n_holes == 0
+    ring_sizes[polygon_offsets[:-1][simple]] = shapely.get_num_coordinates(polygons[simple])
+    holed = np.flatnonzero(~simple)
+    if holed.size:
+        rings, which = shapely.get_rings(polygons[holed], return_index=True)
+        rank = np.arange(len(rings)) - np.searchsorted(which, which)
+        ring_sizes[polygon_offsets[holed[which]] + rank] = shapely.get_num_coordinates(rings)
+    ring_offsets = np.zeros(len(ring_sizes) + 1, dtype=np.int64)
+    np.cumsum(ring_sizes, out=ring_offsets[1:])
+    coords = shapely.get_coordinates(polygons).reshape(-1, 2)
+    return np.ascontiguousarray(coords, dtype=np.float64), ring_offsets, polygon_offsets
+
+
 class _PixelParts:
     """Polygon parts as closed rings in pixel space, in GDAL's ring order, ready for the kernel."""
 
@@ -401,24 +425,20 @@ class _PixelParts:
             )
         parts, owner = parts[polygonal], owner[polygonal]
 
-        if len(parts):
-            _, coords, (ring_offsets, polygon_offsets) = shapely.to_ragged_array(parts, include_z=False)
-        else:
-            coords, ring_offsets, polygon_offsets = np.zeros((0, 2)), np.zeros(1, int), np.zeros(1, int)
-        ring_offsets = ring_offsets.astype(np.int64)
+        coords, ring_offsets, polygon_offsets = _ring_arrays(parts)
         if coords.size and not np.isfinite(coords).all():
             raise GeometryError(
                 "ground-truth coordinates are not finite after reprojection; check the source CRS"
             )
         self.ring_offsets = ring_offsets
-        self.part_rings = polygon_offsets.astype(np.int64)
+        self.part_rings = polygon_offsets
         self.values = values[owner].astype(np.uint8)
         self.n_features = len(geoms)
         self.xs = np.empty(len(coords))
         self.ys = np.empty(len(coords))
         bounds = np.empty((len(parts), 4))
         pixel_rings(
-            np.ascontiguousarray(coords, dtype=np.float64),
+            coords,
             self.ring_offsets,
             self.part_rings,
             np.array(_gdal_inverse(transform)),

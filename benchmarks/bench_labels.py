@@ -12,6 +12,7 @@ Run: ``.venv/bin/python benchmarks/bench_labels.py [--repeats N] [--quick]``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -91,7 +92,9 @@ def main():
     # Load / compile the kernel before timing.
     rasterize_labels(cases[0][1], transform=cases[0][2], shape=cases[0][3], crs=UTM, all_touched=True)
 
-    print(f"numba threads: {numba.get_num_threads()}  (ms = median of repeats; ratio = rasterio / ours)")
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"numba threads: {numba.get_num_threads()}, load average {load} (shared machine: ratios are noisy)")
+    print("ms = median of interleaved repeats; ratio = rasterio ms / ours ms")
     header = f"{'case':34} {'grid':>13} {'all_touched':>11} {'ours ms':>9} {'rasterio ms':>11}"
     header += f" {'ratio':>6} equal"
     print(header)

@@ -4,8 +4,8 @@ The rules follow GDAL's ``llrasterize.cpp`` (``GDALdllImageFilledPolygon`` and
 ``GDALdllImageLineAllTouched`` with ``bIntersectOnly``), which ``rasterio.features.rasterize`` runs, so
 the result agrees with rasterio on every pixel, ties included:
 
-* a scanline runs through pixel centres (``y + 0.5``); an edge counts when ``y1 <= y + 0.5 < y2`` (the
-  lower vertex in pixel space is included, the upper one not), its crossing is rounded with
+* a scanline runs through pixel centres (``y + 0.5``); an edge counts when ``y1 <= y + 0.5 < y2`` with
+  ``y1 < y2`` (its end nearer row 0 is included, the other not), its crossing is rounded with
   ``floor(x + 0.5)`` and pixels ``[x_left, x_right)`` between pairs of sorted crossings are filled;
 * a horizontal edge lying exactly on a scanline is filled on its own when it runs right to left in the
   ring order GDAL uses (every ring, holes too, turned clockwise in map coordinates);
@@ -16,6 +16,9 @@ Polygons are "parts": a set of closed rings (exterior first, then holes) in pixe
 together with the even-odd rule. Parts are burned in order (later parts overwrite earlier ones), each
 with its own value. Rows are split into bands processed in parallel; every band walks the parts in order,
 so the overwrite order is kept.
+
+The algorithms are GDAL's (MIT licence, copyright Frank Warmerdam and Even Rouault), re-expressed here
+so that the floating-point decisions are the same.
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ def _fill_part(xs, ys, ring_offsets, ring_lo, ring_hi, first, last, value, buf, 
 def _touch_ring(xs, ys, start, end, row0, row1, value, out):
     """Burn every pixel the ring's edges touch, restricted to rows ``[row0, row1)``.
 
-    A line-by-line port of GDAL's ``GDALdllImageLineAllTouched`` with ``bIntersectOnly=true`` (polygon
+    Follows GDAL's ``GDALdllImageLineAllTouched`` step for step, with ``bIntersectOnly=true`` (polygon
     rings) and no burn-value variant, so floating-point steps and ties are the same.
     """
     n_rows, n_cols = out.shape

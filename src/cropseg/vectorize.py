@@ -346,7 +346,7 @@ def write_geojson(fields: gpd.GeoDataFrame, path: PathLike, *, precision: int = 
     geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     props = wgs84.drop(columns=wgs84.geometry.name)
     features = []
-    for geom, (_, row) in zip(geoms, props.iterrows(), strict=True):
+    for geom, row in zip(geoms, props.to_dict("records"), strict=True):
         features.append(
             {
                 "type": "Feature",

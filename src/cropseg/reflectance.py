@@ -314,7 +314,7 @@ def to_reflectance(
     --------
     >>> import numpy as np
     >>> to_reflectance(np.array([[[0, 2500]]], dtype=np.uint16), product="analytic_sr")
-    array([[[   nan, 0.25]]], dtype=float32)
+    array([[[ nan, 0.25]]], dtype=float32)
     """
     array = np.asarray(dn)
     if array.ndim == 2:

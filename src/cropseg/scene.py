@@ -95,8 +95,8 @@ class Scene:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """``(left, bottom, right, top)`` in CRS units (north-up grids)."""
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
         return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
 
@@ -285,7 +285,7 @@ def iter_windows(
     Examples
     --------
     >>> [(c.row_off, c.col_off, p.height, p.width) for c, p in iter_windows((5, 4), tile_size=3, overlap=1)]
-    [(0, 0, 4, 4), (0, 3, 4, 2), (3, 0, 2, 4), (3, 3, 2, 2)]
+    [(0, 0, 4, 4), (0, 3, 4, 2), (3, 0, 3, 4), (3, 3, 3, 2)]
     """
     rows, cols = (int(v) for v in shape)
     if not isinstance(tile_size, (int, np.integer)) or tile_size < 1:

@@ -160,8 +160,8 @@ def _synthetic_fields(rng: np.random.Generator, shape: tuple[int, int], transfor
             w = int(rng.integers(90, 260))
             if rng.random() < 0.82:
                 r1, c1 = min(r + h, rows - 4), min(c + w, cols - 4)
-                x0, y0 = transform * (c, r)
-                x1, y1 = transform * (c1, r1)
+                x0, y0 = transform @ (c, r)
+                x1, y1 = transform @ (c1, r1)
                 shell = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
                 if rng.random() < 0.15:
                     cx, cy = shell.centroid.x, shell.centroid.y
@@ -189,7 +189,7 @@ def _paint_window(
     rows = slice(win.row_off, win.row_off + win.height)
     cols = slice(win.col_off, win.col_off + win.width)
     shape = (win.height, win.width)
-    wt = transform * Affine.translation(win.col_off, win.row_off)
+    wt = transform @ Affine.translation(win.col_off, win.row_off)
     rng = np.random.default_rng([seed, win.row_off, win.col_off])
 
     field_id = rasterio.features.rasterize(
@@ -381,7 +381,7 @@ def make_synthetic_scene(
         tries += 1
         r, c = rng.integers(0, shape[0] - 40), rng.integers(0, shape[1] - 40)
         h, w = rng.integers(25, 70, 2)
-        x0, y0 = transform * (c, r)
+        x0, y0 = transform @ (c, r)
         box = shapely.box(x0, y0 - h * resolution, x0 + w * resolution, y0)
         if not box.intersects(survey_union) and all(box.within(g) for g in aoi_geoms[:1]):
             new_fields.append(box)

@@ -1,0 +1,227 @@
+"""Denoising class maps and bands: median blur, majority filter and small-region removal.
+
+The public functions validate and allocate; the numba kernels in :mod:`cropseg._core.median` and
+:mod:`cropseg._core.majority` do the work in parallel over rows. Edges are replicated, as in
+``cv2.medianBlur`` (``BORDER_REPLICATE``) and ``scipy.ndimage.median_filter(mode="nearest")``, so
+without nodata the results equal theirs exactly.
+
+Because the filters are local, a tile read with a halo of ``ksize // 2`` pixels and cropped back
+gives exactly the whole-array result (that is how :func:`cropseg.pipeline.segment_scene` tiles).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import rasterio.features
+
+from cropseg._core.majority import majority
+from cropseg._core.median import median3, median_gather, median_hist_u8, median_hist_u16
+from cropseg._validate import check_option
+from cropseg.errors import InvalidInputError
+from cropseg.types import NODATA
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["median_blur", "majority_filter", "remove_small_regions", "SUPPORTED_DTYPES"]
+
+#: Dtypes :func:`median_blur` accepts.
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+
+def _check_ksize(ksize: Any, shape: tuple[int, ...]) -> int:
+    if isinstance(ksize, bool) or not isinstance(ksize, (int, np.integer)) or ksize < 3 or ksize % 2 == 0:
+        raise InvalidInputError(f"ksize must be an odd int >= 3 (3, 5, 7, ...), got {ksize!r}")
+    return int(ksize)
+
+
+def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype:
+        got = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise InvalidInputError(f"out must be an array of shape {shape} and dtype {dtype}, got {got}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise InvalidInputError("out must be a writeable C-contiguous array")
+    return out
+
+
+def _check_nodata(nodata: Any, dtype: np.dtype, name: str = "nodata") -> Any:
+    if nodata is None:
+        return None
+    if np.issubdtype(dtype, np.floating):
+        if isinstance(nodata, float) and np.isnan(nodata):
+            return dtype.type(np.nan)
+        if not np.isfinite(dtype.type(nodata)):
+            raise InvalidInputError(f"{name} {nodata!r} is not representable in {dtype}")
+        return dtype.type(nodata)
+    info = np.iinfo(dtype)
+    if isinstance(nodata, float) and not float(nodata).is_integer() or not info.min <= nodata <= info.max:
+        raise InvalidInputError(
+            f"{name} {nodata!r} is not representable in {dtype} ({info.min}..{info.max}); pick a value of the dtype"
+        )
+    return dtype.type(int(nodata))
+
+
+def median_blur(
+    image: npt.ArrayLike,
+    ksize: int,
+    *,
+    nodata: float | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Median filter with a ``ksize`` x ``ksize`` window, edges replicated, optionally nodata-aware.
+
+    Parameters
+    ----------
+    image : array_like, shape (rows, cols) or (bands, rows, cols)
+        uint8, uint16, int16, float32 or float64. Bands are filtered independently.
+    ksize : int
+        Odd window size >= 3.
+    nodata : number, optional
+        Pixels with this value (and NaN in float images, always) are ignored: each output is the
+        median of the valid values in its window (the lower of the two middle values for an even
+        count), a nodata centre stays nodata, a window without valid values gives nodata. Float
+        images containing NaN are treated this way even without ``nodata`` (NaN is their nodata).
+    out : ndarray, optional
+        Preallocated output of the same shape and dtype.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``. Without nodata, uint8 results equal ``cv2.medianBlur`` and
+        all dtypes equal ``scipy.ndimage.median_filter(size=ksize, mode="nearest")``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.array([[0, 0, 0], [0, 1, 0], [1, 1, 1]], dtype=np.uint8)
+    >>> median_blur(m, 3).tolist()
+    [[0, 0, 0], [0, 0, 0], [1, 1, 1]]
+    >>> median_blur(np.array([[1, 255, 3]], dtype=np.uint8), 3, nodata=255).tolist()
+    [[1, 255, 3]]
+    """
+    array = np.asarray(image)
+    if array.ndim not in (2, 3):
+        raise InvalidInputError(f"image must be 2-D (rows, cols) or 3-D (bands, rows, cols), got shape {array.shape}")
+    if array.dtype.type not in SUPPORTED_DTYPES:
+        raise InvalidInputError(
+            f"image dtype {array.dtype} is not supported; use one of "
+            + ", ".join(np.dtype(d).name for d in SUPPORTED_DTYPES)
+        )
+    if 0 in array.shape:
+        raise InvalidInputError(f"image is empty (shape {array.shape})")
+    k = _check_ksize(ksize, array.shape)
+    nd = _check_nodata(nodata, array.dtype)
+    result = _check_out(out, array.shape, array.dtype)
+    src = np.ascontiguousarray(array)
+    is_float = np.issubdtype(array.dtype, np.floating)
+    planes = src.reshape(-1, *src.shape[-2:])
+    dst = result.reshape(-1, *src.shape[-2:])
+    for band in range(planes.shape[0]):
+        plane = planes[band]
+        use_nodata = nd is not None or (is_float and bool(np.isnan(plane).any()))
+        if use_nodata:
+            fill = nd if nd is not None else array.dtype.type(np.nan)
+            median_gather(plane, k, True, fill, dst[band])
+        elif k == 3:
+            median3(plane, dst[band])
+        elif array.dtype == np.uint8:
+            median_hist_u8(plane, k, dst[band])
+        elif array.dtype == np.uint16:
+            median_hist_u16(plane, k, max(1, min(plane.shape[0], 4 * (os.cpu_count() or 1))), dst[band])
+        else:
+            median_gather(plane, k, False, array.dtype.type(0), dst[band])
+    return result
+
+
+def _class_lut(class_map: np.ndarray, nodata: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lookup table value -> class index (``invalid`` for nodata and absent values), and the classes."""
+    present = np.flatnonzero(np.bincount(class_map.ravel(), minlength=1))
+    classes = present[present != nodata] if nodata is not None else present
+    invalid = len(classes)
+    lut = np.full(int(present.max()) + 1, invalid, dtype=np.int32)
+    lut[classes] = np.arange(len(classes), dtype=np.int32)
+    return lut, classes.astype(class_map.dtype), invalid
+
+
+def majority_filter(class_map: npt.ArrayLike, ksize: int, *, nodata: int | None = NODATA) -> np.ndarray:
+    """Replace each pixel by the most frequent valid class in its ``ksize`` x ``ksize`` window.
+
+    Nodata pixels never vote and stay nodata. A tie between the centre's class and another keeps the
+    centre's class; a tie between other classes goes to the smaller class value. On a 0/1 map
+    without nodata this equals :func:`median_blur` exactly (a median of zeros and ones is their
+    majority), but runs by sliding box counts whose cost does not grow with the window.
+
+    Parameters
+    ----------
+    class_map : array_like of unsigned ints, shape (rows, cols)
+        E.g. the uint8 class map of :func:`cropseg.classify.predict_scene`.
+    ksize : int
+        Odd window size >= 3.
+    nodata : int or None, default NODATA
+        Class code that is no class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.array([[1, 1, 0], [1, 0, 255], [0, 1, 1]], dtype=np.uint8)
+    >>> majority_filter(m, 3).tolist()
+    [[1, 1, 1], [1, 1, 255], [1, 1, 1]]
+    """
+    array = np.asarray(class_map)
+    if array.ndim != 2:
+        raise InvalidInputError(f"class_map must be 2-D (rows, cols), got shape {array.shape}")
+    if array.dtype.kind not in "ub" or array.dtype.itemsize > 2:
+        raise InvalidInputError(f"class_map must hold uint8 or uint16 class codes, got dtype {array.dtype}")
+    if 0 in array.shape:
+        raise InvalidInputError(f"class_map is empty (shape {array.shape})")
+    k = _check_ksize(ksize, array.shape)
+    nd = _check_nodata(nodata, array.dtype)
+    src = np.ascontiguousarray(array)
+    lut, classes, invalid = _class_lut(src, nd)
+    out = np.empty_like(src)
+    n_blocks = max(1, min(array.shape[0], 4 * (os.cpu_count() or 1)))
+    majority(src, lut, classes, k, invalid, n_blocks, out)
+    return out
+
+
+def remove_small_regions(
+    class_map: npt.ArrayLike, min_pixels: int, *, connectivity: int = 4, nodata: int | None = NODATA
+) -> np.ndarray:
+    """Merge regions smaller than ``min_pixels`` into their largest neighbour (a minimum mapping unit).
+
+    This is GDAL's sieve filter (``rasterio.features.sieve``) with cropseg's conventions: nodata
+    pixels are masked out, so they never grow, never absorb a region and stay nodata. The result
+    equals ``rasterio.features.sieve(class_map, min_pixels, connectivity=..., mask=class_map != nodata)``
+    with nodata put back.
+
+    Unlike the window filters, a region can span any number of tiles, so run this on a whole class
+    map (it needs 5 bytes per pixel), not tile by tile.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((5, 5), dtype=np.uint8)
+    >>> m[2, 2] = 1
+    >>> int(remove_small_regions(m, 2).sum())
+    0
+    """
+    array = np.asarray(class_map)
+    if array.ndim != 2:
+        raise InvalidInputError(f"class_map must be 2-D (rows, cols), got shape {array.shape}")
+    if array.dtype not in (np.uint8, np.uint16, np.int16, np.int32):
+        raise InvalidInputError(f"class_map must hold uint8, uint16, int16 or int32 class codes, got {array.dtype}")
+    if isinstance(min_pixels, bool) or not isinstance(min_pixels, (int, np.integer)) or min_pixels < 1:
+        raise InvalidInputError(f"min_pixels must be an int >= 1, got {min_pixels!r}")
+    check_option("connectivity", connectivity, (4, 8))
+    nd = _check_nodata(nodata, array.dtype)
+    mask = array != nd if nd is not None else None
+    result = rasterio.features.sieve(np.ascontiguousarray(array), int(min_pixels), connectivity=connectivity, mask=mask)
+    if nd is not None:
+        result[~mask] = nd
+    return result

@@ -27,7 +27,7 @@ from cropseg.types import PathLike
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["rgb_composite", "plot_overlay", "save_figure"]
+__all__ = ["rgb_composite", "plot_overlay", "plot_class_map", "save_figure"]
 
 _RGB_NAMES = ("red", "green", "blue")
 
@@ -296,3 +296,59 @@ def plot_overlay(
         fig.suptitle(title, y=1.0 - 0.05 * header / (height + header), va="top")
     return save_figure(fig, path)
 
+
+
+_CLASS_STYLES = {
+    "prediction": ({0: ("#d9c89e", "non-crop"), 1: ("#2e7d32", "crop")}, "Predicted crop / non-crop"),
+    "disagreement": (
+        {0: ("#e0e0e0", "agreement"), 1: ("#e65100", "false crop"), 2: ("#1565c0", "missed crop")},
+        "Prediction against ground truth",
+    ),
+}
+
+
+def plot_class_map(
+    class_map: npt.ArrayLike,
+    path: PathLike,
+    *,
+    kind: str = "prediction",
+    nodata: int = 255,
+    title: str | None = None,
+    dpi: float = 100.0,
+) -> Path:
+    """Save a class map (``kind="prediction"``) or a disagreement map (``kind="disagreement"``) as a PNG.
+
+    Nodata pixels are drawn white; a legend names each class.
+
+    Examples
+    --------
+    >>> import numpy as np, pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "classes.png"
+    >>> plot_class_map(np.array([[0, 1], [1, 255]], dtype=np.uint8), out).name
+    'classes.png'
+    """
+    from matplotlib.patches import Patch
+
+    if kind not in _CLASS_STYLES:
+        raise InvalidInputError(f"{kind!r} is not a valid option for 'kind', must be one of {list(_CLASS_STYLES)}")
+    array = np.asarray(class_map)
+    if array.ndim != 2:
+        raise InvalidInputError(f"class_map must be 2-D, got shape {array.shape}")
+    styles, default_title = _CLASS_STYLES[kind]
+    rgb = np.ones((*array.shape, 3), dtype=np.float32)
+    for value, (colour, _) in styles.items():
+        rgb[array == value] = to_rgba(colour)[:3]
+    rgb[array == nodata] = 1.0
+    height, width = array.shape
+    fig = Figure(figsize=(max(4.0, width / dpi), max(3.0, height / dpi) + 0.6), dpi=dpi)
+    ax = fig.add_subplot()
+    ax.imshow(rgb, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title or default_title)
+    handles = [Patch(color=c, label=f"{name} ({np.count_nonzero(array == v):,} px)") for v, (c, name) in styles.items()]
+    ax.legend(
+        handles=handles,
+        loc="lower right",
+        fontsize="small",
+    )
+    return save_figure(fig, path)

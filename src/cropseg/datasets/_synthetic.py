@@ -46,7 +46,7 @@ from cropseg.types import PathLike
 logger = logging.getLogger(__name__)
 
 #: Bump when the generator's output changes, so cached scenes are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 
 _DATA = Path(__file__).parent / "data"
 _STRIP = 512
@@ -54,7 +54,7 @@ _STRIP = 512
 # Top-of-atmosphere reflectance (blue, green, red, nir) of the cover types, late-August Central Valley.
 _GREEN = np.array([0.045, 0.075, 0.045, 0.42])
 _SENESCENT = np.array([0.075, 0.105, 0.11, 0.30])
-_STUBBLE = np.array([0.10, 0.13, 0.16, 0.25])
+
 _SOIL = np.array([0.115, 0.15, 0.19, 0.245])
 _DRY_GRASS = np.array([0.10, 0.13, 0.165, 0.265])
 _TREES = np.array([0.035, 0.055, 0.035, 0.31])
@@ -66,8 +66,7 @@ _PATH_RADIANCE = np.array([0.045, 0.02, 0.008, 0.0])
 
 # Share of green canopy by DWR class: D deciduous, C citrus, V vineyard, F field, G grain, P pasture,
 # R rice, T truck crops. Grain is mostly harvested by late August.
-_CLASS_GREEN = {"D": 0.75, "C": 0.8, "V": 0.65, "F": 0.8, "G": 0.25, "P": 0.7, "R": 0.9, "T": 0.75}
-
+_CLASS_GREEN = {"D": 0.75, "C": 0.8, "V": 0.65, "F": 0.8, "G": 0.4, "P": 0.7, "R": 0.9, "T": 0.75}
 
 def data_path(name: str) -> Path:
     """Path of a shipped sample file, e.g. ``data_path("sacramento/aoi-train.geojson")``.
@@ -83,7 +82,6 @@ def data_path(name: str) -> Path:
         raise InvalidInputError(f"no sample file {name!r}; available: {', '.join(available)}")
     return path
 
-
 def cache_dir() -> Path:
     """Folder for generated sample scenes.
 
@@ -93,7 +91,6 @@ def cache_dir() -> Path:
         return Path(os.environ["CROPSEG_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "cropseg"
-
 
 @dataclass(frozen=True)
 class SyntheticScene:
@@ -106,7 +103,6 @@ class SyntheticScene:
     aoi: Path | None
     sidecar: Path
 
-
 @dataclass(frozen=True)
 class SacramentoSample:
     """One split of the Sacramento sample: synthetic imagery on the real geometries and metadata."""
@@ -118,19 +114,16 @@ class SacramentoSample:
     ground_truth: Path
     aoi: Path
 
-
 def _read_polygons(source: PathLike, crs: Any) -> gpd.GeoDataFrame:
     from cropseg.labels import read_ground_truth
 
     frame = read_ground_truth(source)
     return frame.to_crs(crs)
 
-
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: int) -> np.ndarray:
     """Make a coarse smoothed standard-normal field; sample it at full resolution with :func:`_upsample`."""
     coarse = rng.standard_normal((shape[0] // cell + 3, shape[1] // cell + 3)).astype(np.float32)
     return cv2.GaussianBlur(coarse, (0, 0), 1.0)
-
 
 def _upsample(coarse: np.ndarray, cell: int, rows: slice, cols: slice) -> np.ndarray:
     """Bilinear sample of a coarse field at full-resolution rows/cols (continuous across windows)."""
@@ -145,7 +138,6 @@ def _upsample(coarse: np.ndarray, cell: int, rows: slice, cols: slice) -> np.nda
     d = coarse[r0 + 1][:, c0]
     e = coarse[r0 + 1][:, c0 + 1]
     return (a * (1 - fc) + b * fc) * (1 - fr) + (d * (1 - fc) + e * fc) * fr
-
 
 def _synthetic_fields(rng: np.random.Generator, shape: tuple[int, int], transform: Affine) -> gpd.GeoDataFrame:
     """Jittered-grid fields of 90-260 px with roads between them and a few farmstead holes."""
@@ -172,7 +164,6 @@ def _synthetic_fields(rng: np.random.Generator, shape: tuple[int, int], transfor
             c += w + int(rng.integers(4, 12))
         r += h + int(rng.integers(4, 12))
     return gpd.GeoDataFrame({"CLASS1": classes}, geometry=polys)
-
 
 def _paint_window(
     win: Window,
@@ -218,7 +209,7 @@ def _paint_window(
     # Crop fields (the survey's, minus drift, plus new ones from the sidecar list).
     inside = field_id > 0
     refl[inside] = field_spectra[field_id[inside] - 1]
-    texture = 1 + 0.06 * _upsample(noise["texture"], 8, rows, cols) + 0.02 * np.sin(cc * 1.3)[..., :]
+    texture = 1 + 0.1 * _upsample(noise["texture"], 8, rows, cols) + 0.02 * np.sin(cc * 1.3)[..., :]
     refl *= texture[..., None]
     # Clouds and their shadows (displaced away from the sun).
     cloud_field = _upsample(noise["cloud"], 60, rows, cols)
@@ -231,10 +222,9 @@ def _paint_window(
     refl[shadow] *= 0.45
     refl = refl * (1 - thickness[..., None]) + _CLOUD * thickness[..., None]
     refl += _PATH_RADIANCE
-    refl += rng.normal(0.0, 0.004, refl.shape)
+    refl += rng.normal(0.0, 0.008, refl.shape)
     udm_class = np.where(thickness > 0, 5, np.where(shadow, 2, 0)).astype(np.uint8)
     return np.moveaxis(refl, -1, 0), in_aoi, udm_class
-
 
 def _CLOUD_THRESHOLD(cloud_cover: float) -> float:  # noqa: N802 - a tabulated function
     """Threshold of the unit-variance smoothed field that leaves about ``cloud_cover`` of it cloudy."""
@@ -243,24 +233,25 @@ def _CLOUD_THRESHOLD(cloud_cover: float) -> float:  # noqa: N802 - a tabulated f
 
     return 0.28 * NormalDist().inv_cdf(1 - max(cloud_cover, 1e-6))
 
-
 def _field_spectra(rng: np.random.Generator, classes: list[str], drifted: np.ndarray) -> np.ndarray:
     """One reflectance per field from its class and a growth stage; drifted fields look fallow."""
     spectra = np.empty((len(classes), 4))
     for i, code in enumerate(classes):
         green = _CLASS_GREEN.get(code, 0.6)
         if drifted[i]:
-            stage = _DRY_GRASS * rng.uniform(0.9, 1.1) if rng.random() < 0.5 else _SOIL
-            spectra[i] = stage
+            share = rng.uniform(0, 1)
+            spectra[i] = _DRY_GRASS * (1 - share) + _SOIL * share
             continue
         if rng.random() > green:  # harvested or senescent this late in summer
-            spectra[i] = _STUBBLE if rng.random() < 0.5 else _SENESCENT
+            # Stubble and ploughed fields look much like the dry land around them, a little brighter.
+            share = rng.uniform(0, 1)
+            bare = (_DRY_GRASS * (1 - share) + _SOIL * share) * rng.uniform(1.03, 1.12)
+            spectra[i] = bare if rng.random() < 0.6 else _SENESCENT
         else:
             vigour = rng.uniform(0.55, 1.0)
             spectra[i] = _GREEN * vigour + _SENESCENT * (1 - vigour)
         spectra[i] *= rng.uniform(0.93, 1.07, 4)
     return spectra
-
 
 def make_synthetic_scene(
     out_dir: PathLike,
@@ -451,7 +442,6 @@ def make_synthetic_scene(
         tmp.write_text(json.dumps(sidecar, indent=1))
     logger.info("generated synthetic scene %s (%dx%d)", paths.scene, *shape)
     return paths
-
 
 def sacramento(split: str = "train", *, cache: PathLike | None = None) -> SacramentoSample:
     """Return the Sacramento sample: synthetic PSScene imagery on the real DWR fields, AOI and metadata.

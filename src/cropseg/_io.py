@@ -42,9 +42,12 @@ def atomic_path(path: PathLike, name: str = "path") -> Iterator[Path]:
     'done'
     """
     out = check_output_path(path, name)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent or ".")
+    # Keep the real suffix last so format-sniffing writers (GDAL drivers) recognise the file, and
+    # hand over a name that does not exist yet (GDAL refuses to create over an empty file).
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".part{out.suffix}", dir=out.parent or ".")
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.unlink()
     try:
         yield tmp
         os.replace(tmp, out)

@@ -431,7 +431,7 @@ def make_synthetic_scene(
         shutil.copyfile(xml_path, tmp)
     if size is not None:
         with atomic_path(paths.ground_truth) as tmp:
-            fields.to_file(tmp, driver="GPKG")
+            fields.to_file(tmp, driver="GPKG", layer="fields")
     sidecar = {
         "params": params,
         "synthetic": "imagery is synthetic; geometries and metadata are real where given",

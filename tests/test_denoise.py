@@ -1,0 +1,174 @@
+import cv2
+import numpy as np
+import pytest
+import rasterio.features
+import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from cropseg import InvalidInputError
+from cropseg.denoise import majority_filter, median_blur, remove_small_regions
+from cropseg.scene import iter_windows
+from tests import naive
+
+DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
+SHAPES = [(1, 1), (1, 9), (9, 1), (6, 7), (8, 8), (13, 4), (4, 13)]
+
+
+def random_image(rng, shape, dtype):
+    if np.dtype(dtype).kind == "f":
+        return rng.normal(size=shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, int(info.max) + 1, size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("ksize", [3, 5, 7, 15])
+def test_median_equals_scipy_and_cv2(dtype, shape, ksize):
+    rng = np.random.default_rng(abs(hash((shape, ksize))) % 2**32)
+    img = random_image(rng, shape, dtype)
+    ours = median_blur(img, ksize)
+    assert ours.dtype == img.dtype
+    np.testing.assert_array_equal(ours, ndi.median_filter(img, size=ksize, mode="nearest"))
+    if dtype == np.uint8 and min(shape) > 1:
+        np.testing.assert_array_equal(ours, cv2.medianBlur(img, ksize))
+
+
+@pytest.mark.parametrize("ksize", [3, 5, 7, 9, 31, 61])
+def test_median_uint8_equals_cv2_on_larger_images(ksize):
+    rng = np.random.default_rng(ksize)
+    img = (rng.random((70, 90)) * 5).astype(np.uint8) * 50
+    np.testing.assert_array_equal(median_blur(img, ksize), cv2.medianBlur(img, ksize))
+
+
+def test_median_stack_filters_each_band():
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 1000, (3, 20, 30)).astype(np.uint16)
+    out = np.empty_like(stack)
+    assert median_blur(stack, 5, out=out) is out
+    for b in range(3):
+        np.testing.assert_array_equal(out[b], ndi.median_filter(stack[b], size=5, mode="nearest"))
+
+
+def placements(rng, shape):
+    yield "random", rng.random(shape) < 0.3
+    rows = np.zeros(shape, bool)
+    rows[::3] = True
+    yield "rows", rows
+    yield "all", np.ones(shape, bool)
+    yield "none", np.zeros(shape, bool)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ksize", [3, 5])
+def test_nodata_median_against_naive(dtype, ksize):
+    rng = np.random.default_rng(7)
+    for shape in [(1, 1), (5, 9), (12, 7)]:
+        for _, where in placements(rng, shape):
+            img = random_image(rng, shape, dtype)
+            nodata = 0 if np.dtype(dtype).kind in "ui" else -9999.0
+            img[where] = nodata
+            np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), naive.median(img, ksize, nodata))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_is_nodata_for_floats(dtype):
+    rng = np.random.default_rng(3)
+    img = rng.normal(size=(11, 8)).astype(dtype)
+    img[rng.random(img.shape) < 0.25] = np.nan
+    out = median_blur(img, 3)
+    np.testing.assert_array_equal(out, naive.median(img, 3, None))
+    assert np.isnan(out[np.isnan(img)]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=st.sampled_from([0, 1, 2, 255])),
+    st.sampled_from([3, 5, 7]),
+)
+def test_majority_against_naive(class_map, ksize):
+    np.testing.assert_array_equal(majority_filter(class_map, ksize), naive.majority(class_map, ksize, 255))
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 25), st.integers(1, 25)), elements=st.sampled_from([0, 1])),
+       st.sampled_from([3, 5, 7, 9, 11]))
+def test_majority_equals_median_on_binary_maps(class_map, ksize):
+    np.testing.assert_array_equal(majority_filter(class_map, ksize, nodata=None), median_blur(class_map, ksize))
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.uint16, st.tuples(st.integers(1, 20), st.integers(1, 20))), st.sampled_from([3, 5, 7, 9]))
+def test_median_hypothesis_uint16(img, ksize):
+    np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+@pytest.mark.parametrize("min_pixels", [2, 5, 20])
+def test_remove_small_regions_equals_sieve(connectivity, min_pixels):
+    rng = np.random.default_rng(min_pixels)
+    m = (ndi.uniform_filter(rng.random((60, 70)), 3) > 0.5).astype(np.uint8)
+    m[rng.random(m.shape) < 0.05] = 255
+    expected = rasterio.features.sieve(m, min_pixels, connectivity=connectivity, mask=m != 255)
+    expected[m == 255] = 255
+    np.testing.assert_array_equal(remove_small_regions(m, min_pixels, connectivity=connectivity), expected)
+    assert (remove_small_regions(m, min_pixels)[m == 255] == 255).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "func"),
+    [
+        ("median", lambda a: median_blur(a, 5)),
+        ("median_nodata", lambda a: median_blur(a, 5, nodata=255)),
+        ("majority", lambda a: majority_filter(a, 7)),
+    ],
+)
+def test_tiles_with_halo_equal_whole(name, func):
+    rng = np.random.default_rng(11)
+    m = (ndi.uniform_filter(rng.random((90, 110)), 5) > 0.5).astype(np.uint8)
+    m[rng.random(m.shape) < 0.03] = 255
+    whole = func(m)
+    halo = 7 // 2 if name == "majority" else 5 // 2
+    tiled = np.empty_like(m)
+    for core, pad in iter_windows(m.shape, tile_size=32, overlap=halo):
+        part = func(m[pad.row_off : pad.row_off + pad.height, pad.col_off : pad.col_off + pad.width])
+        r0, c0 = core.row_off - pad.row_off, core.col_off - pad.col_off
+        tiled[core.row_off : core.row_off + core.height, core.col_off : core.col_off + core.width] = part[
+            r0 : r0 + core.height, c0 : c0 + core.width
+        ]
+    np.testing.assert_array_equal(tiled, whole)
+
+
+def test_dask_map_overlap_equals_whole():
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(5)
+    m = (rng.random((100, 80)) < 0.5).astype(np.uint8)
+    lazy = da.from_array(m, chunks=(30, 25)).map_overlap(lambda b: majority_filter(b, 5), depth=2, boundary="nearest")
+    np.testing.assert_array_equal(lazy.compute(scheduler="synchronous"), majority_filter(m, 5))
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: median_blur(np.zeros((4, 4), np.uint8), 4), "odd int >= 3"),
+        (lambda: median_blur(np.zeros((4, 4), np.uint8), 1), "odd int >= 3"),
+        (lambda: median_blur(np.zeros((4, 4), np.int64), 3), "dtype int64 is not supported"),
+        (lambda: median_blur(np.zeros((1, 2, 4, 4), np.uint8), 3), "2-D .* or 3-D"),
+        (lambda: median_blur(np.zeros((4, 4), np.uint8), 3, nodata=300), "not representable in uint8"),
+        (lambda: median_blur(np.zeros((4, 4), np.uint8), 3, nodata=1.5), "not representable"),
+        (lambda: median_blur(np.zeros((4, 4), np.uint8), 3, out=np.zeros((4, 5), np.uint8)), "out must be"),
+        (lambda: median_blur(np.zeros((4, 4), np.uint8), 3, out=np.zeros((4, 4), np.uint16)), "out must be"),
+        (lambda: median_blur(np.zeros((0, 4), np.uint8), 3), "empty"),
+        (lambda: majority_filter(np.zeros((4, 4), np.float32), 3), "uint8 or uint16"),
+        (lambda: majority_filter(np.zeros((2, 4, 4), np.uint8), 3), "2-D"),
+        (lambda: majority_filter(np.zeros((4, 4), np.uint8), 2), "odd int >= 3"),
+        (lambda: remove_small_regions(np.zeros((4, 4), np.uint8), 0), "min_pixels"),
+        (lambda: remove_small_regions(np.zeros((4, 4), np.uint8), 2, connectivity=6), "connectivity"),
+        (lambda: remove_small_regions(np.zeros((4, 4), np.float32), 2), "class codes"),
+    ],
+)
+def test_bad_input(call, match):
+    with pytest.raises(InvalidInputError, match=match):
+        call()

@@ -37,7 +37,8 @@ def corner_rings(points, offsets, diagonal, out, out_len, pinch):  # pragma: no 
             n += 1
             last_x = x
             last_y = y
-            if diagonal[y, x]:
+            # The frame's own border lies outside the corner grid; it is dropped by the caller.
+            if 0 <= y < diagonal.shape[0] and 0 <= x < diagonal.shape[1] and diagonal[y, x]:
                 n_diag += 1
         if n == 0:
             out[start, 0] = last_x
@@ -50,7 +51,9 @@ def corner_rings(points, offsets, diagonal, out, out_len, pinch):  # pragma: no 
             diag = np.empty(n_diag, dtype=np.int64)
             m = 0
             for k in range(start, start + n):
-                if diagonal[out[k, 1], out[k, 0]]:
+                y = out[k, 1]
+                x = out[k, 0]
+                if 0 <= y < diagonal.shape[0] and 0 <= x < diagonal.shape[1] and diagonal[y, x]:
                     diag[m] = k
                     m += 1
             for u in range(m):

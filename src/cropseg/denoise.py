@@ -171,7 +171,7 @@ def majority_filter(class_map: npt.ArrayLike, ksize: int, *, nodata: int | None 
     >>> import numpy as np
     >>> m = np.array([[1, 1, 0], [1, 0, 255], [0, 1, 1]], dtype=np.uint8)
     >>> majority_filter(m, 3).tolist()
-    [[1, 1, 1], [1, 1, 255], [1, 1, 1]]
+    [[1, 1, 0], [1, 1, 255], [0, 1, 1]]
     """
     array = np.asarray(class_map)
     if array.ndim != 2:

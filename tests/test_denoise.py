@@ -172,3 +172,19 @@ def test_dask_map_overlap_equals_whole():
 def test_bad_input(call, match):
     with pytest.raises(InvalidInputError, match=match):
         call()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 14), st.integers(1, 14)), elements=st.sampled_from([0, 1, 255])),
+    st.sampled_from([3, 5, 7]),
+    st.sampled_from([(0, 1), (3, 9)]),
+)
+def test_two_class_maps_with_nodata_against_naive(class_map, ksize, values):
+    # Two-valued maps take the box-count path in both filters; the rules must not change.
+    low, high = values
+    img = np.where(class_map == 0, low, np.where(class_map == 1, high, 255)).astype(np.uint8)
+    np.testing.assert_array_equal(median_blur(img, ksize, nodata=255), naive.median(img, ksize, 255))
+    np.testing.assert_array_equal(majority_filter(img, ksize), naive.majority(img, ksize, 255))
+    clean = np.where(img == 255, low, img).astype(np.uint16)
+    np.testing.assert_array_equal(median_blur(clean, ksize), ndi.median_filter(clean, size=ksize, mode="nearest"))

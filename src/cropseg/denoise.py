@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import rasterio.features
 
-from cropseg._core.majority import majority
+from cropseg._core.majority import binary_vote, majority
 from cropseg._core.median import median3, median_gather, median_hist_u8, median_hist_u16
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
@@ -65,6 +65,40 @@ def _check_nodata(nodata: Any, dtype: np.dtype, name: str = "nodata") -> Any:
             f"{name} {nodata!r} is not representable in {dtype} ({info.min}..{info.max}); pick a value of the dtype"
         )
     return dtype.type(int(nodata))
+
+
+def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int] | None:
+    """``(low, high)`` when a uint8/uint16 plane holds at most two valid values (e.g. a 0/1 class map)."""
+    if plane.dtype not in (np.uint8, np.uint16):
+        return None
+    present = np.flatnonzero(np.bincount(plane.ravel()))
+    if nodata is not None:
+        present = present[present != nodata]
+    if len(present) > 2:
+        return None
+    return (int(present[0]), int(present[-1])) if len(present) else (0, 0)
+
+
+def _vote(
+    plane: np.ndarray, classes: tuple[int, int], nodata: Any, k: int, lower_median: bool, dst: np.ndarray
+) -> None:
+    """Median or majority of a two-class plane by box counts, written into ``dst``."""
+    low, high = classes
+    picks = np.empty(plane.shape, dtype=np.uint8)
+    n_blocks = max(1, min(plane.shape[0], 4 * (os.cpu_count() or 1)))
+    use_nodata = nodata is not None
+    binary_vote(
+        plane,
+        plane.dtype.type(high),
+        plane.dtype.type(nodata if use_nodata else 0),
+        use_nodata,
+        k,
+        lower_median,
+        n_blocks,
+        picks,
+    )
+    lut = np.array([low, high, nodata if use_nodata else 0], dtype=plane.dtype)
+    np.take(lut, picks, out=dst)
 
 
 def median_blur(
@@ -125,7 +159,11 @@ def median_blur(
     for band in range(planes.shape[0]):
         plane = planes[band]
         use_nodata = nd is not None or (is_float and bool(np.isnan(plane).any()))
-        if use_nodata:
+        classes = _two_classes(plane, nd) if k > 3 or use_nodata else None
+        if classes is not None:
+            # A median of two values is a vote: box counts, whatever the window size.
+            _vote(plane, classes, nd, k, True, dst[band])
+        elif use_nodata:
             fill = nd if nd is not None else array.dtype.type(np.nan)
             median_gather(plane, k, True, fill, dst[band])
         elif k == 3:
@@ -183,8 +221,12 @@ def majority_filter(class_map: npt.ArrayLike, ksize: int, *, nodata: int | None 
     k = _check_ksize(ksize, array.shape)
     nd = _check_nodata(nodata, array.dtype)
     src = np.ascontiguousarray(array)
-    lut, classes, invalid = _class_lut(src, nd)
     out = np.empty_like(src)
+    pair = _two_classes(src, nd)
+    if pair is not None:
+        _vote(src, pair, nd, k, False, out)
+        return out
+    lut, classes, invalid = _class_lut(src, nd)
     n_blocks = max(1, min(array.shape[0], 4 * (os.cpu_count() or 1)))
     majority(src, lut, classes, k, invalid, n_blocks, out)
     return out

@@ -7,7 +7,7 @@ from numba import prange
 
 from cropseg._core._jit import pjit
 
-__all__ = ["majority"]
+__all__ = ["majority", "binary_vote"]
 
 
 @pjit
@@ -69,3 +69,73 @@ def majority(img, lut, classes, k, invalid, n_blocks, out):  # pragma: no cover 
                         best = j
                         best_n = box[j]
                 out[r, c] = classes[best]
+
+
+@pjit
+def binary_vote(img, one, nodata, use_nodata, k, lower_median, n_blocks, out):  # pragma: no cover - numba
+    """Window vote on a two-class map (``one`` against any other valid value) by sliding box counts.
+
+    Counts the ``one`` pixels and the valid pixels of each window. ``lower_median`` picks ``one`` when
+    the other class is at most ``(n - 1) // 2`` of the ``n`` valid values (the lower middle of the
+    sorted values, as :func:`median_gather`); otherwise the majority wins and ties keep the centre.
+    Nodata centres stay nodata. ``out`` gets ``one`` or ``zero`` = the other value, which the caller
+    fills in afterwards from ``img`` (``out`` holds 1 for ``one`` and 0 for the other class here).
+    """
+    rows, cols = img.shape
+    h = k // 2
+    step = (rows + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        r0 = b * step
+        r1 = min(r0 + step, rows)
+        if r0 >= r1:
+            continue
+        ones = np.zeros(cols, dtype=np.int32)
+        valid = np.zeros(cols, dtype=np.int32)
+        for dr in range(-h, h + 1):
+            rr = min(max(r0 + dr, 0), rows - 1)
+            for c in range(cols):
+                v = img[rr, c]
+                if not (use_nodata and v == nodata):
+                    valid[c] += 1
+                    if v == one:
+                        ones[c] += 1
+        for r in range(r0, r1):
+            if r > r0:
+                ro = min(max(r - h - 1, 0), rows - 1)
+                ri = min(r + h, rows - 1)
+                for c in range(cols):
+                    v = img[ro, c]
+                    if not (use_nodata and v == nodata):
+                        valid[c] -= 1
+                        if v == one:
+                            ones[c] -= 1
+                    v = img[ri, c]
+                    if not (use_nodata and v == nodata):
+                        valid[c] += 1
+                        if v == one:
+                            ones[c] += 1
+            box_ones = 0
+            box_valid = 0
+            for dc in range(-h, h + 1):
+                cc = min(max(dc, 0), cols - 1)
+                box_ones += ones[cc]
+                box_valid += valid[cc]
+            for c in range(cols):
+                if c > 0:
+                    cl = min(max(c - h - 1, 0), cols - 1)
+                    cr = min(c + h, cols - 1)
+                    box_ones += ones[cr] - ones[cl]
+                    box_valid += valid[cr] - valid[cl]
+                centre = img[r, c]
+                if use_nodata and centre == nodata:
+                    out[r, c] = 2
+                    continue
+                others = box_valid - box_ones
+                if lower_median:
+                    out[r, c] = 1 if others <= (box_valid - 1) // 2 else 0
+                elif box_ones > others:
+                    out[r, c] = 1
+                elif box_ones < others:
+                    out[r, c] = 0
+                else:
+                    out[r, c] = 1 if centre == one else 0

@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 from tqdm.auto import tqdm
 
 import cropseg
+from cropseg._core import knn
 from cropseg._io import atomic_path
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError, ModelError, ModelWarning
@@ -174,6 +175,8 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         self._fit_X = np.ascontiguousarray(X[take], dtype=np.float64)
         self._fit_y = encoded[take].astype(np.intp)
         self._tree = cKDTree(self._fit_X)
+        points, perm, *nodes = knn.build(self._fit_X)
+        self._kd = (points, np.ascontiguousarray(self._fit_y[perm]), *nodes)
         if band_names is not None and len(band_names) != self.n_features_in_:
             raise InvalidInputError(
                 f"band_names {list(band_names)!r} has {len(band_names)} names for {self.n_features_in_} features"
@@ -201,9 +204,22 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         return dist, idx
 
     def predict(self, X: npt.ArrayLike) -> np.ndarray:
-        """Predict the class of each sample."""
-        dist, idx = self.kneighbors(X)
-        return self.classes_[_vote(self._fit_y[idx], dist, len(self.classes_), self.weights)]
+        """Predict the class of each sample.
+
+        Runs the numba kd-tree kernel over all cores and votes inside it, as ``KNeighborsClassifier``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
+        if self.n_neighbors > len(self._fit_y):
+            raise InvalidInputError(
+                f"n_neighbors={self.n_neighbors} exceeds the {len(self._fit_y)} training samples; lower it"
+            )
+        winners = np.empty(len(X), dtype=np.int64)
+        knn.classify(
+            np.ascontiguousarray(X, dtype=np.float64), *self._kd, int(self.n_neighbors), len(self.classes_),
+            self.weights == "distance", winners,
+        )
+        return self.classes_[winners]
 
     def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
         """Share of the (weighted) neighbour vote per class, columns in ``classes_`` order."""

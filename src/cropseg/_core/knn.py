@@ -1,0 +1,132 @@
+"""Exact k-nearest-neighbour classification kernel on a kd-tree, for low-dimensional pixel features.
+
+The tree is a complete binary tree over a permutation of the training points: node ``i`` has
+children ``2i + 1`` and ``2i + 2``; leaves hold at most a few dozen points. :func:`build` makes it (in
+Python, once per fit); :func:`classify` queries every pixel in parallel and votes inside the kernel,
+so no ``(n_pixels, k)`` neighbour arrays are ever allocated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from cropseg._core._jit import pjit
+
+__all__ = ["build", "classify"]
+
+
+def build(X: np.ndarray, leaf_size: int = 24) -> tuple[np.ndarray, ...]:
+    """Build the tree: returns ``(points, perm, start, stop, split_dim, split_val)``.
+
+    ``points`` is ``X[perm]`` (C-contiguous float64); node ``i`` covers ``points[start[i]:stop[i]]`` and
+    splits on ``split_dim[i]`` at ``split_val[i]`` (left child: coordinate <= value).
+    """
+    n = len(X)
+    depth = max(0, int(np.ceil(np.log2(max(n / leaf_size, 1)))))
+    n_nodes = 2 ** (depth + 1) - 1
+    perm = np.arange(n)
+    start = np.zeros(n_nodes, dtype=np.int64)
+    stop = np.zeros(n_nodes, dtype=np.int64)
+    split_dim = np.full(n_nodes, -1, dtype=np.int64)
+    split_val = np.zeros(n_nodes, dtype=np.float64)
+    stop[0] = n
+    first_leaf = 2**depth - 1
+    for node in range(first_leaf):
+        lo, hi = start[node], stop[node]
+        left, right = 2 * node + 1, 2 * node + 2
+        if hi - lo < 2:
+            start[left], stop[left], start[right], stop[right] = lo, hi, hi, hi
+            continue
+        block = X[perm[lo:hi]]
+        dim = int(np.argmax(block.max(axis=0) - block.min(axis=0)))
+        mid = (hi - lo) // 2
+        order = np.argpartition(block[:, dim], mid)
+        perm[lo:hi] = perm[lo:hi][order]
+        split_dim[node] = dim
+        split_val[node] = X[perm[lo + mid], dim]
+        start[left], stop[left], start[right], stop[right] = lo, lo + mid, lo + mid, hi
+    points = np.ascontiguousarray(X[perm], dtype=np.float64)
+    return points, perm, start, stop, split_dim, split_val
+
+
+@pjit
+def classify(
+    queries, points, labels, start, stop, split_dim, split_val, k, n_classes, distance, out
+):  # pragma: no cover - numba
+    """Vote of the ``k`` nearest training points for every query row, written to ``out``.
+
+    ``labels`` are class indices of ``points``. Uniform votes (``distance=False``) or inverse-distance
+    votes where exact matches outvote everything (scikit-learn's rules); ties go to the lower index.
+    """
+    m, d = queries.shape
+    n_nodes = len(start)
+    for i in prange(m):
+        best_d = np.full(k, np.inf)
+        best_i = np.full(k, -1, dtype=np.int64)
+        # Depth-first search with the incremental distance from the query to each node's box
+        # (Arya & Mount): ``off`` holds the per-dimension gaps, ``bound`` their sum of squares.
+        stack_node = np.empty(64, dtype=np.int64)
+        stack_bound = np.empty(64, dtype=np.float64)
+        stack_off = np.zeros((64, d), dtype=np.float64)
+        off = np.zeros(d, dtype=np.float64)
+        stack_node[0] = 0
+        stack_bound[0] = 0.0
+        sp = 1
+        while sp > 0:
+            sp -= 1
+            node = stack_node[sp]
+            bound = stack_bound[sp]
+            if bound > best_d[k - 1]:
+                continue
+            for j in range(d):
+                off[j] = stack_off[sp, j]
+            while split_dim[node] >= 0 and 2 * node + 2 < n_nodes:
+                dim = split_dim[node]
+                diff = queries[i, dim] - split_val[node]
+                if diff <= 0.0:
+                    near, far = 2 * node + 1, 2 * node + 2
+                else:
+                    near, far = 2 * node + 2, 2 * node + 1
+                far_bound = bound - off[dim] * off[dim] + diff * diff
+                if far_bound <= best_d[k - 1]:
+                    stack_node[sp] = far
+                    stack_bound[sp] = far_bound
+                    for j in range(d):
+                        stack_off[sp, j] = off[j]
+                    stack_off[sp, dim] = diff
+                    sp += 1
+                node = near
+            for p in range(start[node], stop[node]):
+                dist = 0.0
+                for j in range(d):
+                    t = queries[i, j] - points[p, j]
+                    dist += t * t
+                if dist < best_d[k - 1]:
+                    pos = k - 1
+                    while pos > 0 and best_d[pos - 1] > dist:
+                        best_d[pos] = best_d[pos - 1]
+                        best_i[pos] = best_i[pos - 1]
+                        pos -= 1
+                    best_d[pos] = dist
+                    best_i[pos] = p
+        votes = np.zeros(n_classes)
+        if distance:
+            exact = False
+            for j in range(k):
+                if best_d[j] == 0.0:
+                    exact = True
+            for j in range(k):
+                if exact:
+                    if best_d[j] == 0.0:
+                        votes[labels[best_i[j]]] += 1.0
+                else:
+                    votes[labels[best_i[j]]] += 1.0 / np.sqrt(best_d[j])
+        else:
+            for j in range(k):
+                votes[labels[best_i[j]]] += 1.0
+        winner = 0
+        for c in range(1, n_classes):
+            if votes[c] > votes[winner]:
+                winner = c
+        out[i] = winner

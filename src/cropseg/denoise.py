@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import rasterio.features
 
-from cropseg._core.majority import binary_vote, majority
+from cropseg._core.majority import binary_vote, majority, value_counts
 from cropseg._core.median import median3, median_gather, median_hist_u8, median_hist_u16
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
@@ -67,11 +67,15 @@ def _check_nodata(nodata: Any, dtype: np.dtype, name: str = "nodata") -> Any:
     return dtype.type(int(nodata))
 
 
+def _n_blocks(rows: int) -> int:
+    return max(1, min(rows, 4 * (os.cpu_count() or 1)))
+
+
 def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int] | None:
     """``(low, high)`` when a uint8/uint16 plane holds at most two valid values (e.g. a 0/1 class map)."""
     if plane.dtype not in (np.uint8, np.uint16):
         return None
-    present = np.flatnonzero(np.bincount(plane.ravel()))
+    present = np.flatnonzero(value_counts(plane, 256 if plane.dtype == np.uint8 else 65536, _n_blocks(len(plane))))
     if nodata is not None:
         present = present[present != nodata]
     if len(present) > 2:
@@ -83,22 +87,19 @@ def _vote(
     plane: np.ndarray, classes: tuple[int, int], nodata: Any, k: int, lower_median: bool, dst: np.ndarray
 ) -> None:
     """Median or majority of a two-class plane by box counts, written into ``dst``."""
-    low, high = classes
-    picks = np.empty(plane.shape, dtype=np.uint8)
-    n_blocks = max(1, min(plane.shape[0], 4 * (os.cpu_count() or 1)))
+    kind = plane.dtype.type
     use_nodata = nodata is not None
     binary_vote(
         plane,
-        plane.dtype.type(high),
-        plane.dtype.type(nodata if use_nodata else 0),
+        kind(classes[0]),
+        kind(classes[1]),
+        kind(nodata if use_nodata else 0),
         use_nodata,
         k,
         lower_median,
-        n_blocks,
-        picks,
+        _n_blocks(len(plane)),
+        dst,
     )
-    lut = np.array([low, high, nodata if use_nodata else 0], dtype=plane.dtype)
-    np.take(lut, picks, out=dst)
 
 
 def median_blur(
@@ -171,7 +172,7 @@ def median_blur(
         elif array.dtype == np.uint8:
             median_hist_u8(plane, k, dst[band])
         elif array.dtype == np.uint16:
-            median_hist_u16(plane, k, max(1, min(plane.shape[0], 4 * (os.cpu_count() or 1))), dst[band])
+            median_hist_u16(plane, k, _n_blocks(len(plane)), dst[band])
         else:
             median_gather(plane, k, False, array.dtype.type(0), dst[band])
     return result
@@ -227,8 +228,7 @@ def majority_filter(class_map: npt.ArrayLike, ksize: int, *, nodata: int | None 
         _vote(src, pair, nd, k, False, out)
         return out
     lut, classes, invalid = _class_lut(src, nd)
-    n_blocks = max(1, min(array.shape[0], 4 * (os.cpu_count() or 1)))
-    majority(src, lut, classes, k, invalid, n_blocks, out)
+    majority(src, lut, classes, k, invalid, _n_blocks(len(src)), out)
     return out
 
 

@@ -7,7 +7,7 @@ from numba import prange
 
 from cropseg._core._jit import pjit
 
-__all__ = ["majority", "binary_vote"]
+__all__ = ["majority", "binary_vote", "value_counts"]
 
 
 @pjit
@@ -72,14 +72,13 @@ def majority(img, lut, classes, k, invalid, n_blocks, out):  # pragma: no cover 
 
 
 @pjit
-def binary_vote(img, one, nodata, use_nodata, k, lower_median, n_blocks, out):  # pragma: no cover - numba
+def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, n_blocks, out):  # pragma: no cover - numba
     """Window vote on a two-class map (``one`` against any other valid value) by sliding box counts.
 
     Counts the ``one`` pixels and the valid pixels of each window. ``lower_median`` picks ``one`` when
     the other class is at most ``(n - 1) // 2`` of the ``n`` valid values (the lower middle of the
     sorted values, as :func:`median_gather`); otherwise the majority wins and ties keep the centre.
-    Nodata centres stay nodata. ``out`` gets ``one`` or ``zero`` = the other value, which the caller
-    fills in afterwards from ``img`` (``out`` holds 1 for ``one`` and 0 for the other class here).
+    Nodata centres stay nodata; ``out`` gets ``one`` or ``zero`` (the other valid value).
     """
     rows, cols = img.shape
     h = k // 2
@@ -128,14 +127,27 @@ def binary_vote(img, one, nodata, use_nodata, k, lower_median, n_blocks, out):  
                     box_valid += valid[cr] - valid[cl]
                 centre = img[r, c]
                 if use_nodata and centre == nodata:
-                    out[r, c] = 2
+                    out[r, c] = nodata
                     continue
                 others = box_valid - box_ones
                 if lower_median:
-                    out[r, c] = 1 if others <= (box_valid - 1) // 2 else 0
+                    out[r, c] = one if others <= (box_valid - 1) // 2 else zero
                 elif box_ones > others:
-                    out[r, c] = 1
+                    out[r, c] = one
                 elif box_ones < others:
-                    out[r, c] = 0
+                    out[r, c] = zero
                 else:
-                    out[r, c] = 1 if centre == one else 0
+                    out[r, c] = one if centre == one else zero
+
+
+@pjit
+def value_counts(img, n_values, n_blocks):  # pragma: no cover - numba
+    """Histogram of the values of a uint8/uint16 image (``n_values`` bins), counted in parallel blocks."""
+    rows, cols = img.shape
+    step = (rows + n_blocks - 1) // n_blocks
+    partial = np.zeros((n_blocks, n_values), dtype=np.int64)
+    for b in prange(n_blocks):
+        for r in range(b * step, min((b + 1) * step, rows)):
+            for c in range(cols):
+                partial[b, img[r, c]] += 1
+    return partial.sum(axis=0)

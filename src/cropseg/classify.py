@@ -61,8 +61,8 @@ _FORMAT = "cropseg-knn-model"
 _FORMAT_VERSION = 1
 
 
-def _vote(labels: np.ndarray, dist: np.ndarray, n_classes: int, weights: str) -> np.ndarray:
-    """Class index with the largest (weighted) vote per row, lowest index on ties, as scikit-learn."""
+def _votes(labels: np.ndarray, dist: np.ndarray, n_classes: int, weights: str) -> np.ndarray:
+    """Per-row vote of each class among the neighbours, ``(n, n_classes)``, with scikit-learn's weights."""
     if weights == "uniform":
         w = np.ones(labels.shape, dtype=np.float64)
     else:
@@ -74,7 +74,12 @@ def _vote(labels: np.ndarray, dist: np.ndarray, n_classes: int, weights: str) ->
     votes = np.zeros((labels.shape[0], n_classes), dtype=np.float64)
     for c in range(n_classes):
         votes[:, c] = np.where(labels == c, w, 0.0).sum(axis=1)
-    return votes.argmax(axis=1)
+    return votes
+
+
+def _vote(labels: np.ndarray, dist: np.ndarray, n_classes: int, weights: str) -> np.ndarray:
+    """Class index with the largest (weighted) vote per row, lowest index on ties, as scikit-learn."""
+    return _votes(labels, dist, n_classes, weights).argmax(axis=1)
 
 
 class CropKNN(ClassifierMixin, BaseEstimator):
@@ -224,16 +229,7 @@ class CropKNN(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
         """Share of the (weighted) neighbour vote per class, columns in ``classes_`` order."""
         dist, idx = self.kneighbors(X)
-        labels = self._fit_y[idx]
-        if self.weights == "uniform":
-            w = np.ones(labels.shape)
-        else:
-            with np.errstate(divide="ignore"):
-                w = 1.0 / dist
-            inf = np.isinf(w)
-            rows = inf.any(axis=1)
-            w[rows] = inf[rows]
-        votes = np.stack([np.where(labels == c, w, 0.0).sum(axis=1) for c in range(len(self.classes_))], axis=1)
+        votes = _votes(self._fit_y[idx], dist, len(self.classes_), self.weights)
         return votes / votes.sum(axis=1, keepdims=True)
 
     def __sklearn_tags__(self) -> Any:

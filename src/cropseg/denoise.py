@@ -33,7 +33,7 @@ __all__ = ["median_blur", "majority_filter", "remove_small_regions", "SUPPORTED_
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
 
-def _check_ksize(ksize: Any, shape: tuple[int, ...]) -> int:
+def _check_ksize(ksize: Any) -> int:
     if isinstance(ksize, bool) or not isinstance(ksize, (int, np.integer)) or ksize < 3 or ksize % 2 == 0:
         raise InvalidInputError(f"ksize must be an odd int >= 3 (3, 5, 7, ...), got {ksize!r}")
     return int(ksize)
@@ -150,7 +150,7 @@ def median_blur(
         )
     if 0 in array.shape:
         raise InvalidInputError(f"image is empty (shape {array.shape})")
-    k = _check_ksize(ksize, array.shape)
+    k = _check_ksize(ksize)
     nd = _check_nodata(nodata, array.dtype)
     result = _check_out(out, array.shape, array.dtype)
     src = np.ascontiguousarray(array)
@@ -219,7 +219,7 @@ def majority_filter(class_map: npt.ArrayLike, ksize: int, *, nodata: int | None 
         raise InvalidInputError(f"class_map must hold uint8 or uint16 class codes, got dtype {array.dtype}")
     if 0 in array.shape:
         raise InvalidInputError(f"class_map is empty (shape {array.shape})")
-    k = _check_ksize(ksize, array.shape)
+    k = _check_ksize(ksize)
     nd = _check_nodata(nodata, array.dtype)
     src = np.ascontiguousarray(array)
     out = np.empty_like(src)

@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 from typing import Final, Union
 
-import numpy as np
-import numpy.typing as npt
-
-__all__ = ["CROP", "NON_CROP", "NODATA", "CLASS_NAMES", "PathLike", "ClassMap", "FloatArray"]
+__all__ = ["CROP", "NON_CROP", "NODATA", "CLASS_NAMES", "PathLike"]
 
 CROP: Final[int] = 1
 NON_CROP: Final[int] = 0
@@ -22,5 +19,3 @@ NODATA: Final[int] = 255
 CLASS_NAMES: Final[dict[int, str]] = {CROP: "crop", NON_CROP: "non-crop"}
 
 PathLike = Union[str, "os.PathLike[str]"]
-ClassMap = npt.NDArray[np.uint8]
-FloatArray = npt.NDArray[np.floating]

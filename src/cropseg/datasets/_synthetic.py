@@ -27,6 +27,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import cv2
@@ -213,7 +214,7 @@ def _paint_window(
     refl *= texture[..., None]
     # Clouds and their shadows (displaced away from the sun).
     cloud_field = _upsample(noise["cloud"], 60, rows, cols)
-    threshold = _CLOUD_THRESHOLD(cloud_cover)
+    threshold = _cloud_threshold(cloud_cover)
     thickness = np.clip((cloud_field - threshold) / 0.4, 0, 1)
     shadow_rows = slice(rows.start - sun_shift[0], rows.stop - sun_shift[0])
     shadow_cols = slice(cols.start - sun_shift[1], cols.stop - sun_shift[1])
@@ -226,11 +227,9 @@ def _paint_window(
     udm_class = np.where(thickness > 0, 5, np.where(shadow, 2, 0)).astype(np.uint8)
     return np.moveaxis(refl, -1, 0), in_aoi, udm_class
 
-def _CLOUD_THRESHOLD(cloud_cover: float) -> float:  # noqa: N802 - a tabulated function
+def _cloud_threshold(cloud_cover: float) -> float:
     """Threshold of the unit-variance smoothed field that leaves about ``cloud_cover`` of it cloudy."""
     # The smoothed coarse field has std ~0.28 (Gaussian blur of sigma 1 of unit normals).
-    from statistics import NormalDist
-
     return 0.28 * NormalDist().inv_cdf(1 - max(cloud_cover, 1e-6))
 
 def _field_spectra(rng: np.random.Generator, classes: list[str], drifted: np.ndarray) -> np.ndarray:

@@ -71,23 +71,27 @@ def _n_blocks(rows: int) -> int:
     return max(1, min(rows, 4 * (os.cpu_count() or 1)))
 
 
-def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int] | None:
-    """``(low, high)`` when a uint8/uint16 plane holds at most two valid values (e.g. a 0/1 class map)."""
+def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int, Any] | None:
+    """``(low, high, nodata)`` when a uint8/uint16 plane holds at most two valid values (a 0/1 class map).
+
+    The returned nodata is None when no pixel holds it, so the vote needs no valid counts.
+    """
     if plane.dtype not in (np.uint8, np.uint16):
         return None
     present = np.flatnonzero(value_counts(plane, 256 if plane.dtype == np.uint8 else 65536, _n_blocks(len(plane))))
-    if nodata is not None:
+    if nodata is not None and nodata in present:
         present = present[present != nodata]
+    else:
+        nodata = None
     if len(present) > 2:
         return None
-    return (int(present[0]), int(present[-1])) if len(present) else (0, 0)
+    return (int(present[0]), int(present[-1]), nodata) if len(present) else (0, 0, nodata)
 
 
-def _vote(
-    plane: np.ndarray, classes: tuple[int, int], nodata: Any, k: int, lower_median: bool, dst: np.ndarray
-) -> None:
-    """Median or majority of a two-class plane by box counts, written into ``dst``."""
+def _vote(plane: np.ndarray, classes: tuple[int, int, Any], k: int, lower_median: bool, dst: np.ndarray) -> None:
+    """Median or majority of a two-class plane (classes and nodata from :func:`_two_classes`) into ``dst``."""
     kind = plane.dtype.type
+    nodata = classes[2]
     use_nodata = nodata is not None
     binary_vote(
         plane,
@@ -97,6 +101,7 @@ def _vote(
         use_nodata,
         k,
         lower_median,
+        np.empty(0, dtype=np.uint8 if k * k <= 255 else np.int16 if k * k <= np.iinfo(np.int16).max else np.int32),
         _n_blocks(len(plane)),
         dst,
     )
@@ -163,12 +168,12 @@ def median_blur(
         classes = _two_classes(plane, nd) if k > 3 or use_nodata else None
         if classes is not None:
             # A median of two values is a vote: box counts, whatever the window size.
-            _vote(plane, classes, nd, k, True, dst[band])
+            _vote(plane, classes, k, True, dst[band])
         elif use_nodata:
             fill = nd if nd is not None else array.dtype.type(np.nan)
             median_gather(plane, k, True, fill, dst[band])
         elif k == 3:
-            median3(plane, dst[band])
+            median3(plane, _n_blocks(len(plane)), dst[band])
         elif array.dtype == np.uint8:
             median_hist_u8(plane, k, dst[band])
         elif array.dtype == np.uint16:
@@ -225,7 +230,7 @@ def majority_filter(class_map: npt.ArrayLike, ksize: int, *, nodata: int | None 
     out = np.empty_like(src)
     pair = _two_classes(src, nd)
     if pair is not None:
-        _vote(src, pair, nd, k, False, out)
+        _vote(src, pair, k, False, out)
         return out
     lut, classes, invalid = _class_lut(src, nd)
     majority(src, lut, classes, k, invalid, _n_blocks(len(src)), out)

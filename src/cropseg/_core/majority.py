@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from cropseg._core._jit import pjit
+from cropseg._core._jit import ngjit, pjit
 
 __all__ = ["majority", "binary_vote", "value_counts"]
 
@@ -71,14 +71,73 @@ def majority(img, lut, classes, k, invalid, n_blocks, out):  # pragma: no cover 
                 out[r, c] = classes[best]
 
 
+@ngjit
+def _add_row(row, one, nodata, use_nodata, sign, h, ones, valid):  # pragma: no cover - numba
+    """Add (``sign = 1``) or remove (``-1``) an image row to the per-column counts (vectorized).
+
+    The counts are padded by ``h`` columns on each side, filled by :func:`_box`. Valid counts are only
+    kept with ``use_nodata``; without nodata every window holds k * k values.
+    """
+    n = len(row)
+    inner = ones[h : h + n]
+    for c in range(n):
+        inner[c] += sign * (row[c] == one)
+    if use_nodata:
+        inner = valid[h : h + n]
+        for c in range(n):
+            inner[c] += sign * (row[c] != nodata)
+
+
+@ngjit
+def _box(counts, k, acc):  # pragma: no cover - numba
+    """``acc[c] = counts[c] + ... + counts[c + k - 1]``, as ``k`` vectorized passes over the row.
+
+    First replicates the edge counts into the ``k // 2`` padding columns on each side.
+    """
+    h = k // 2
+    m = len(counts)
+    for c in range(h):
+        counts[c] = counts[h]
+        counts[m - 1 - c] = counts[m - 1 - h]
+    n = len(acc)
+    first = counts[:n]
+    for c in range(n):
+        acc[c] = first[c]
+    for d in range(1, k):
+        src = counts[d : d + n]
+        for c in range(n):
+            acc[c] += src[c]
+
+
+@ngjit
+def _decide(row, box_ones, box_valid, k, zero, one, nodata, use_nodata, lower_median, out):  # pragma: no cover
+    """Each pixel's vote from its window counts, written to ``out`` (branch-free, vectorized)."""
+    for c in range(len(row)):
+        centre = row[c]
+        n_one = box_ones[c]
+        n_valid = box_valid[c] if use_nodata else k * k
+        others = n_valid - n_one
+        if lower_median:
+            win = others <= (n_valid - 1) >> 1
+        else:
+            win = (n_one > others) | ((n_one == others) & (centre == one))
+        value = one if win else zero
+        out[c] = nodata if use_nodata and centre == nodata else value
+
+
 @pjit
-def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, n_blocks, out):  # pragma: no cover - numba
+def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, counter, n_blocks, out):  # pragma: no cover
     """Window vote on a two-class map (``one`` against any other valid value) by sliding box counts.
 
     Counts the ``one`` pixels and the valid pixels of each window. ``lower_median`` picks ``one`` when
     the other class is at most ``(n - 1) // 2`` of the ``n`` valid values (the lower middle of the
     sorted values, as :func:`median_gather`); otherwise the majority wins and ties keep the centre.
     Nodata centres stay nodata; ``out`` gets ``one`` or ``zero`` (the other valid value).
+
+    Each band of rows keeps per-column counts of its window's rows (padded by ``k // 2`` replicated
+    columns), slides them down one row at a time and sums ``k`` shifted copies of them; every step is
+    a loop over a whole row that the compiler vectorizes. ``counter`` (empty) gives the count dtype,
+    which must hold ``k * k``.
     """
     rows, cols = img.shape
     h = k // 2
@@ -88,56 +147,20 @@ def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, n_blocks, o
         r1 = min(r0 + step, rows)
         if r0 >= r1:
             continue
-        ones = np.zeros(cols, dtype=np.int32)
-        valid = np.zeros(cols, dtype=np.int32)
+        ones = np.zeros(cols + 2 * h, dtype=counter.dtype)
+        valid = np.zeros(cols + 2 * h, dtype=counter.dtype)
+        box_ones = np.empty(cols, dtype=counter.dtype)
+        box_valid = np.empty(cols, dtype=counter.dtype)
         for dr in range(-h, h + 1):
-            rr = min(max(r0 + dr, 0), rows - 1)
-            for c in range(cols):
-                v = img[rr, c]
-                if not (use_nodata and v == nodata):
-                    valid[c] += 1
-                    if v == one:
-                        ones[c] += 1
+            _add_row(img[min(max(r0 + dr, 0), rows - 1)], one, nodata, use_nodata, 1, h, ones, valid)
         for r in range(r0, r1):
             if r > r0:
-                ro = min(max(r - h - 1, 0), rows - 1)
-                ri = min(r + h, rows - 1)
-                for c in range(cols):
-                    v = img[ro, c]
-                    if not (use_nodata and v == nodata):
-                        valid[c] -= 1
-                        if v == one:
-                            ones[c] -= 1
-                    v = img[ri, c]
-                    if not (use_nodata and v == nodata):
-                        valid[c] += 1
-                        if v == one:
-                            ones[c] += 1
-            box_ones = 0
-            box_valid = 0
-            for dc in range(-h, h + 1):
-                cc = min(max(dc, 0), cols - 1)
-                box_ones += ones[cc]
-                box_valid += valid[cc]
-            for c in range(cols):
-                if c > 0:
-                    cl = min(max(c - h - 1, 0), cols - 1)
-                    cr = min(c + h, cols - 1)
-                    box_ones += ones[cr] - ones[cl]
-                    box_valid += valid[cr] - valid[cl]
-                centre = img[r, c]
-                if use_nodata and centre == nodata:
-                    out[r, c] = nodata
-                    continue
-                others = box_valid - box_ones
-                if lower_median:
-                    out[r, c] = one if others <= (box_valid - 1) // 2 else zero
-                elif box_ones > others:
-                    out[r, c] = one
-                elif box_ones < others:
-                    out[r, c] = zero
-                else:
-                    out[r, c] = one if centre == one else zero
+                _add_row(img[max(r - h - 1, 0)], one, nodata, use_nodata, -1, h, ones, valid)
+                _add_row(img[min(r + h, rows - 1)], one, nodata, use_nodata, 1, h, ones, valid)
+            _box(ones, k, box_ones)
+            if use_nodata:
+                _box(valid, k, box_valid)
+            _decide(img[r], box_ones, box_valid, k, zero, one, nodata, use_nodata, lower_median, out[r])
 
 
 @pjit

@@ -18,43 +18,68 @@ __all__ = ["median3", "median_hist_u8", "median_hist_u16", "median_gather"]
 
 
 @ngjit
-def _sort2(a, b):  # pragma: no cover - numba
-    return (a, b) if a <= b else (b, a)
+def _med3(a, b, c):  # pragma: no cover - numba
+    """Median of three (branch-free min/max; no NaN here)."""
+    lo = a if a < b else b
+    hi = b if a < b else a
+    t = hi if hi < c else c
+    return t if lo < t else lo
+
+
+@ngjit
+def _sort_columns3(up, mid, down, lo, me, hi):  # pragma: no cover - numba
+    """Sort the three values of every column of three rows into ``lo <= me <= hi`` (vectorized).
+
+    The outputs are padded by one replicated column on each side.
+    """
+    n = len(up)
+    lo_in, me_in, hi_in = lo[1 : n + 1], me[1 : n + 1], hi[1 : n + 1]
+    for x in range(n):
+        a = up[x]
+        b = mid[x]
+        c = down[x]
+        s = a if a < b else b
+        t = b if a < b else a
+        lo_in[x] = s if s < c else c
+        u = c if s < c else s
+        me_in[x] = u if u < t else t
+        hi_in[x] = t if u < t else u
+    for buf in (lo, me, hi):
+        buf[0] = buf[1]
+        buf[n + 1] = buf[n]
+
+
+@ngjit
+def _med9(lo, me, hi, out):  # pragma: no cover - numba
+    """3x3 medians from column-sorted rows padded by one column: med3(max of lows, med of mids, min of highs)."""
+    n = len(out)
+    l0, l1, l2 = lo[:n], lo[1 : n + 1], lo[2 : n + 2]
+    m0, m1, m2 = me[:n], me[1 : n + 1], me[2 : n + 2]
+    h0, h1, h2 = hi[:n], hi[1 : n + 1], hi[2 : n + 2]
+    for x in range(n):
+        a = l0[x] if l0[x] > l1[x] else l1[x]
+        a = a if a > l2[x] else l2[x]
+        c = h0[x] if h0[x] < h1[x] else h1[x]
+        c = c if c < h2[x] else h2[x]
+        out[x] = _med3(a, _med3(m0[x], m1[x], m2[x]), c)
 
 
 @pjit
-def median3(img, out):  # pragma: no cover - numba
-    """3x3 median by the classic 19-exchange network on each pixel's replicated neighbourhood."""
+def median3(img, n_blocks, out):  # pragma: no cover - numba
+    """3x3 median: per row, sort each column of three, then the classic max/med/min of the sorted columns.
+
+    Both steps are loops over whole rows (held in buffers padded by one replicated column) that the
+    compiler vectorizes.
+    """
     rows, cols = img.shape
-    for r in prange(rows):
-        ru = max(r - 1, 0)
-        rd = min(r + 1, rows - 1)
-        for c in range(cols):
-            cl = max(c - 1, 0)
-            cr = min(c + 1, cols - 1)
-            p0, p1, p2 = img[ru, cl], img[ru, c], img[ru, cr]
-            p3, p4, p5 = img[r, cl], img[r, c], img[r, cr]
-            p6, p7, p8 = img[rd, cl], img[rd, c], img[rd, cr]
-            p1, p2 = _sort2(p1, p2)
-            p4, p5 = _sort2(p4, p5)
-            p7, p8 = _sort2(p7, p8)
-            p0, p1 = _sort2(p0, p1)
-            p3, p4 = _sort2(p3, p4)
-            p6, p7 = _sort2(p6, p7)
-            p1, p2 = _sort2(p1, p2)
-            p4, p5 = _sort2(p4, p5)
-            p7, p8 = _sort2(p7, p8)
-            p0, p3 = _sort2(p0, p3)
-            p5, p8 = _sort2(p5, p8)
-            p4, p7 = _sort2(p4, p7)
-            p3, p6 = _sort2(p3, p6)
-            p1, p4 = _sort2(p1, p4)
-            p2, p5 = _sort2(p2, p5)
-            p4, p7 = _sort2(p4, p7)
-            p4, p2 = _sort2(p4, p2)
-            p6, p4 = _sort2(p6, p4)
-            p4, p2 = _sort2(p4, p2)
-            out[r, c] = p4
+    step = (rows + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        lo = np.empty(cols + 2, dtype=img.dtype)
+        me = np.empty(cols + 2, dtype=img.dtype)
+        hi = np.empty(cols + 2, dtype=img.dtype)
+        for r in range(b * step, min((b + 1) * step, rows)):
+            _sort_columns3(img[max(r - 1, 0)], img[r], img[min(r + 1, rows - 1)], lo, me, hi)
+            _med9(lo, me, hi, out[r])
 
 
 @pjit

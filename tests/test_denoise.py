@@ -43,6 +43,15 @@ def test_median_uint8_equals_cv2_on_larger_images(ksize):
     np.testing.assert_array_equal(median_blur(img, ksize), cv2.medianBlur(img, ksize))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ksize", [5, 7, 9, 11])
+def test_median_network_on_larger_images_equals_scipy(dtype, ksize):
+    # Wider than the kernel's column blocks, with continuous values and with heavy ties.
+    rng = np.random.default_rng(ksize)
+    for img in (random_image(rng, (19, 1400), dtype), rng.integers(0, 3, (19, 1400)).astype(dtype)):
+        np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
+
+
 def test_median_stack_filters_each_band():
     rng = np.random.default_rng(0)
     stack = rng.integers(0, 1000, (3, 20, 30)).astype(np.uint16)

@@ -19,8 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import rasterio.features
 
-from cropseg._core.majority import binary_vote, majority, value_counts
-from cropseg._core.median import median3, median_gather, median_hist_u8, median_hist_u16
+from cropseg._core.majority import binary_vote, distinct_values, majority
+from cropseg._core.median import median3, median_gather, median_hist_u8, median_hist_u16, median_network
+from cropseg._core.networks import column_program, median_program
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
 from cropseg.types import NODATA
@@ -78,14 +79,27 @@ def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int, Any] | None:
     """
     if plane.dtype not in (np.uint8, np.uint16):
         return None
-    present = np.flatnonzero(value_counts(plane, 256 if plane.dtype == np.uint8 else 65536, _n_blocks(len(plane))))
-    if nodata is not None and nodata in present:
-        present = present[present != nodata]
-    else:
-        nodata = None
+    n_blocks = _n_blocks(len(plane))
+    found = np.zeros((n_blocks, 5), dtype=np.int64)
+    use_nodata = nodata is not None
+    distinct_values(plane, plane.dtype.type(nodata if use_nodata else 0), use_nodata, n_blocks, found)
+    present = np.unique(np.concatenate([row[1 : 1 + row[0]] for row in found]))
     if len(present) > 2:
         return None
+    nodata = nodata if found[:, 4].any() else None
     return (int(present[0]), int(present[-1]), nodata) if len(present) else (0, 0, nodata)
+
+
+#: Largest window for the comparator-network median; larger ones use histograms or selection.
+NETWORK_MAX_K = 9
+
+
+def _median_network(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
+    """Median by the comparator program of :mod:`cropseg._core.networks`, into ``dst``."""
+    program, out_slot, inputs = median_program(k)
+    # Column blocks sized so the k * k slot rows stay in the first-level caches.
+    block = int(np.clip(65536 // (k * k * plane.itemsize) // 64 * 64, 64, 1024))
+    median_network(plane, k, column_program(k), program, inputs, out_slot, block, _n_blocks(len(plane)), dst)
 
 
 def _vote(plane: np.ndarray, classes: tuple[int, int, Any], k: int, lower_median: bool, dst: np.ndarray) -> None:
@@ -174,6 +188,8 @@ def median_blur(
             median_gather(plane, k, True, fill, dst[band])
         elif k == 3:
             median3(plane, _n_blocks(len(plane)), dst[band])
+        elif k <= NETWORK_MAX_K:
+            _median_network(plane, k, dst[band])
         elif array.dtype == np.uint8:
             median_hist_u8(plane, k, dst[band])
         elif array.dtype == np.uint16:

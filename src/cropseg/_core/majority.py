@@ -7,7 +7,7 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["majority", "binary_vote", "value_counts"]
+__all__ = ["majority", "binary_vote", "distinct_values"]
 
 
 @pjit
@@ -125,6 +125,41 @@ def _decide(row, box_ones, box_valid, k, zero, one, nodata, use_nodata, lower_me
         out[c] = nodata if use_nodata and centre == nodata else value
 
 
+@ngjit
+def _vote3_row(up, mid, down, zero, one, nodata, use_nodata, lower_median, ones, valid, out):  # pragma: no cover
+    """Vote 3 x 3 windows of one row from its three image rows, in two vectorized passes.
+
+    Column counts of the three rows go into ``ones`` / ``valid`` (padded by one replicated column);
+    then three neighbouring column counts make each window's counts.
+    """
+    n = len(mid)
+    inner_ones = ones[1 : n + 1]
+    inner_valid = valid[1 : n + 1]
+    for c in range(n):
+        inner_ones[c] = np.uint8((up[c] == one) + (mid[c] == one) + (down[c] == one))
+    if use_nodata:
+        for c in range(n):
+            inner_valid[c] = np.uint8((up[c] != nodata) + (mid[c] != nodata) + (down[c] != nodata))
+    ones[0] = ones[1]
+    ones[n + 1] = ones[n]
+    valid[0] = valid[1]
+    valid[n + 1] = valid[n]
+    o0, o1, o2 = ones[:n], ones[1 : n + 1], ones[2 : n + 2]
+    v0, v1, v2 = valid[:n], valid[1 : n + 1], valid[2 : n + 2]
+    for c in range(n):
+        # Counts are at most 9: byte arithmetic (the wrap of 0 - 1 only happens at nodata centres).
+        n_one = np.uint8(o0[c] + o1[c] + o2[c])
+        n_valid = np.uint8(v0[c] + v1[c] + v2[c]) if use_nodata else np.uint8(9)
+        centre = mid[c]
+        others = np.uint8(n_valid - n_one)
+        if lower_median:
+            win = others <= np.uint8(np.uint8(n_valid - 1) >> 1)
+        else:
+            win = (n_one > others) | ((n_one == others) & (centre == one))
+        value = one if win else zero
+        out[c] = nodata if use_nodata and centre == nodata else value
+
+
 @pjit
 def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, counter, n_blocks, out):  # pragma: no cover
     """Window vote on a two-class map (``one`` against any other valid value) by sliding box counts.
@@ -136,7 +171,8 @@ def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, counter, n_
 
     Each band of rows keeps per-column counts of its window's rows (padded by ``k // 2`` replicated
     columns), slides them down one row at a time and sums ``k`` shifted copies of them; every step is
-    a loop over a whole row that the compiler vectorizes. ``counter`` (empty) gives the count dtype,
+    a loop over a whole row that the compiler vectorizes; 3 x 3 windows count their rows directly.
+    ``counter`` (empty) gives the count dtype,
     which must hold ``k * k``.
     """
     rows, cols = img.shape
@@ -149,6 +185,13 @@ def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, counter, n_
             continue
         ones = np.zeros(cols + 2 * h, dtype=counter.dtype)
         valid = np.zeros(cols + 2 * h, dtype=counter.dtype)
+        if k == 3:
+            for r in range(r0, r1):
+                _vote3_row(
+                    img[max(r - 1, 0)], img[r], img[min(r + 1, rows - 1)], zero, one, nodata, use_nodata,
+                    lower_median, ones, valid, out[r],
+                )
+            continue
         box_ones = np.empty(cols, dtype=counter.dtype)
         box_valid = np.empty(cols, dtype=counter.dtype)
         for dr in range(-h, h + 1):
@@ -163,14 +206,59 @@ def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, counter, n_
             _decide(img[r], box_ones, box_valid, k, zero, one, nodata, use_nodata, lower_median, out[r])
 
 
+@ngjit
+def _count_others(row, a, b, nodata, use_nodata):  # pragma: no cover - numba
+    """How many values of ``row`` are neither ``a``, ``b`` nor (with ``use_nodata``) ``nodata`` (vectorized)."""
+    n = 0
+    for c in range(len(row)):
+        n += (row[c] != a) & (row[c] != b) & ((not use_nodata) | (row[c] != nodata))
+    return n
+
+
+@ngjit
+def _count_value(row, value):  # pragma: no cover - numba
+    n = 0
+    for c in range(len(row)):
+        n += row[c] == value
+    return n
+
+
 @pjit
-def value_counts(img, n_values, n_blocks):  # pragma: no cover - numba
-    """Histogram of the values of a uint8/uint16 image (``n_values`` bins), counted in parallel blocks."""
-    rows, cols = img.shape
+def distinct_values(img, nodata, use_nodata, n_blocks, found):  # pragma: no cover - numba
+    """Up to three distinct valid values per band of rows, and whether nodata occurs.
+
+    Row ``b`` of ``found`` gets ``(count, first, second, third, has_nodata)`` for band ``b``; a band
+    stops at its third value, so this answers "at most two classes?" in about one vectorized pass.
+    """
+    rows = img.shape[0]
     step = (rows + n_blocks - 1) // n_blocks
-    partial = np.zeros((n_blocks, n_values), dtype=np.int64)
-    for b in prange(n_blocks):
-        for r in range(b * step, min((b + 1) * step, rows)):
-            for c in range(cols):
-                partial[b, img[r, c]] += 1
-    return partial.sum(axis=0)
+    for blk in prange(n_blocks):
+        values = np.zeros(3, dtype=img.dtype)
+        count = 0
+        has_nodata = False
+        for r in range(blk * step, min((blk + 1) * step, rows)):
+            row = img[r]
+            if use_nodata and not has_nodata:
+                has_nodata = _count_value(row, nodata) > 0
+            a = values[0]
+            b = values[1] if count > 1 else a
+            if count > 0 and _count_others(row, a, b, nodata, use_nodata) == 0:
+                continue
+            for v in row:
+                if use_nodata and v == nodata:
+                    continue
+                known = False
+                for j in range(count):
+                    if values[j] == v:
+                        known = True
+                if not known:
+                    values[count] = v
+                    count += 1
+                    if count == 3:
+                        break
+            if count == 3:
+                break
+        found[blk, 0] = count
+        for j in range(3):
+            found[blk, 1 + j] = values[j]
+        found[blk, 4] = has_nodata

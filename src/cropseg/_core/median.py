@@ -1,6 +1,8 @@
 """Median filter kernels (edges replicated, like ``cv2.medianBlur`` and ``scipy`` ``mode="nearest"``).
 
-- ``median3``: a 3x3 min/max exchange network, any dtype, no nodata.
+- ``median3``: the 3x3 median from column-sorted rows, any dtype, no nodata.
+- ``median_network``: any odd k by a comparator program over column-sorted windows, any dtype, no
+  nodata (used for small k, where it beats the histograms).
 - ``median_hist_u8``: Huang's sliding histogram for uint8, any odd k, no nodata.
 - ``median_hist_u16``: the same with a two-level (256 x 256) histogram for uint16.
 - ``median_gather``: any dtype and k, optionally ignoring a nodata value (and NaN): gathers the valid
@@ -14,7 +16,7 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["median3", "median_hist_u8", "median_hist_u16", "median_gather"]
+__all__ = ["median3", "median_network", "median_hist_u8", "median_hist_u16", "median_gather"]
 
 
 @ngjit
@@ -80,6 +82,91 @@ def median3(img, n_blocks, out):  # pragma: no cover - numba
         for r in range(b * step, min((b + 1) * step, rows)):
             _sort_columns3(img[max(r - 1, 0)], img[r], img[min(r + 1, rows - 1)], lo, me, hi)
             _med9(lo, me, hi, out[r])
+
+
+@ngjit
+def _load_window_rows(img, r, c0, width, k, col):  # pragma: no cover - numba
+    """Copy window rows ``r - k//2 .. r + k//2``, columns ``c0 - k//2`` on (``width + k - 1``), into ``col``.
+
+    Edges are replicated.
+    """
+    rows, cols = img.shape
+    h = k // 2
+    wide = width + 2 * h
+    for dr in range(k):
+        src = img[min(max(r + dr - h, 0), rows - 1)]
+        dst = col[dr]
+        if c0 - h >= 0 and c0 + width + h <= cols:
+            src = src[c0 - h : c0 - h + wide]
+            for x in range(wide):
+                dst[x] = src[x]
+        else:
+            for x in range(wide):
+                dst[x] = src[min(max(c0 - h + x, 0), cols - 1)]
+
+
+@ngjit
+def _run_program(slots, program, width):  # pragma: no cover - numba
+    """Apply exchange operations ``(a, b, kind)`` to slot rows, each one a vectorized loop over ``width``."""
+    for p in range(len(program)):
+        a = slots[program[p, 0]]
+        b = slots[program[p, 1]]
+        kind = program[p, 2]
+        if kind == 3:
+            for x in range(width):
+                u = a[x]
+                v = b[x]
+                a[x] = u if u < v else v
+                b[x] = v if u < v else u
+        elif kind == 1:
+            for x in range(width):
+                u = a[x]
+                v = b[x]
+                a[x] = u if u < v else v
+        else:
+            for x in range(width):
+                u = a[x]
+                v = b[x]
+                b[x] = v if u < v else u
+
+
+@ngjit
+def _shift_columns(col, slots, inputs, k, width):  # pragma: no cover - numba
+    """Slot ``j * k + d`` gets rank ``j`` of the window column ``d`` places right, for each output column."""
+    for s in inputs:
+        src = col[s // k]
+        src = src[s % k : s % k + width]
+        dst = slots[s]
+        for x in range(width):
+            dst[x] = src[x]
+
+
+@pjit
+def median_network(img, k, columns, program, inputs, out_slot, block, n_blocks, out):  # pragma: no cover
+    """Median of every ``k x k`` window by a comparator program (:mod:`cropseg._core.networks`).
+
+    For each output row and block of ``block`` columns: load the ``k`` window rows, sort every column
+    with the ``columns`` network, spread the sorted columns into ``k * k`` slots (rank ``j`` of the
+    column ``d`` to the right) and run ``program``; slot ``out_slot`` then holds the medians. Every
+    step is a loop over a block row that the compiler vectorizes.
+    """
+    rows, cols = img.shape
+    h = k // 2
+    step = (rows + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        col = np.empty((k, block + 2 * h), dtype=img.dtype)
+        slots = np.empty((k * k, block), dtype=img.dtype)
+        for r in range(b * step, min((b + 1) * step, rows)):
+            for c0 in range(0, cols, block):
+                width = min(block, cols - c0)
+                _load_window_rows(img, r, c0, width, k, col)
+                _run_program(col, columns, width + 2 * h)
+                _shift_columns(col, slots, inputs, k, width)
+                _run_program(slots, program, width)
+                res = slots[out_slot]
+                dst = out[r, c0 : c0 + width]
+                for x in range(width):
+                    dst[x] = res[x]
 
 
 @pjit

@@ -1,0 +1,110 @@
+"""Comparator networks for the median kernels: plain Python, built once per window size and cached.
+
+A ``k x k`` median is computed as in a sorting-network median filter on column-sorted data: sort
+each column of ``k`` values (shared by ``k`` neighbouring windows), sort each rank across the ``k``
+columns of the window, keep the candidates that rows-and-columns-sorted order allows to be the
+median, and select the median among them. Exchanges that never exchange on a column-sorted window
+(checked over every 0-1 input, by the 0-1 principle) are dropped, and so are exchanges that do not
+reach the output; an exchange of which only one side is used keeps only that side.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = ["sorting_network", "column_program", "median_program", "MIN_ONLY", "MAX_ONLY", "BOTH"]
+
+#: Operation kinds of a program row ``(a, b, kind)``: ``a = min(a, b)``, ``b = max(a, b)`` or both.
+MIN_ONLY, MAX_ONLY, BOTH = 1, 2, 3
+
+# Window sizes up to this one are checked over all (k + 1) ** k column-sorted 0-1 inputs.
+_MAX_ZERO_ONE_K = 7
+
+
+@functools.cache
+def sorting_network(n: int) -> np.ndarray:
+    """Batcher's odd-even merge sort for ``n`` inputs as ``(m, 2)`` int64 exchanges ``(lo, hi)``.
+
+    Built for the next power of two; exchanges with a padding input (``+inf``, which never moves)
+    are dropped.
+    """
+    size = 1
+    while size < n:
+        size *= 2
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    a, b = i + j, i + j + k
+                    if a // (2 * p) == b // (2 * p) and b < n:
+                        pairs.append((a, b))
+            k //= 2
+        p *= 2
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+@functools.cache
+def column_program(k: int) -> np.ndarray:
+    """:func:`sorting_network` of ``k`` as a program ``(m, 3)`` of full exchanges (sorts each column)."""
+    pairs = sorting_network(k)
+    return np.column_stack([pairs, np.full(len(pairs), BOTH, dtype=np.int64)])
+
+
+def _zero_one_columns(k: int) -> np.ndarray:
+    """Every column-sorted 0-1 ``k x k`` window, bit-packed: row ``j * k + d`` is rank ``j`` of column ``d``."""
+    n = (k + 1) ** k
+    index = np.arange(n, dtype=np.int64)
+    words = (n + 63) // 64
+    slots = np.zeros((k * k, words * 8), dtype=np.uint8)
+    for d in range(k):
+        zeros = (index // (k + 1) ** d) % (k + 1)  # column d holds this many zeros, then ones
+        for j in range(k):
+            packed = np.packbits(j >= zeros, bitorder="little")
+            slots[j * k + d, : len(packed)] = packed
+    return slots.view(np.uint64)
+
+
+@functools.cache
+def median_program(k: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """Build the median of a column-sorted ``k x k`` window as a program on ``k * k`` slots.
+
+    Slot ``j * k + d`` starts as rank ``j`` (ascending) of window column ``d``. Returns the program
+    ``(m, 3)`` int64 rows ``(a, b, kind)`` with ``a < b`` in sorted order, the slot that ends up
+    holding the median, and the slots the program reads (the others need not be loaded).
+    """
+    n = k * k
+    target = n // 2
+    rows = sorting_network(k)
+    program = [(j * k + a, j * k + b) for j in range(k) for a, b in rows]
+    # With rows and columns sorted, (j, d) has at least (j + 1)(d + 1) - 1 values below it and
+    # (k - j)(k - d) - 1 above it; the median is among those that allow rank ``target``.
+    candidates = [
+        j * k + d
+        for j in range(k)
+        for d in range(k)
+        if (j + 1) * (d + 1) - 1 <= target and (k - j) * (k - d) - 1 <= n - 1 - target
+    ]
+    below = sum(1 for j in range(k) for d in range(k) if (k - j) * (k - d) - 1 > n - 1 - target)
+    program += [(candidates[a], candidates[b]) for a, b in sorting_network(len(candidates))]
+    out = candidates[target - below]
+    if k <= _MAX_ZERO_ONE_K:
+        state = _zero_one_columns(k)
+        kept = []
+        for a, b in program:
+            if np.any(state[a] & ~state[b]):
+                kept.append((a, b))
+                state[a], state[b] = state[a] & state[b], state[a] | state[b]
+        program = kept
+    live = {out}
+    ops = []
+    for a, b in reversed(program):
+        if a in live or b in live:
+            ops.append((a, b, BOTH if a in live and b in live else MIN_ONLY if a in live else MAX_ONLY))
+            live |= {a, b}
+    ops.reverse()
+    return np.array(ops, dtype=np.int64).reshape(-1, 3), out, np.array(sorted(live), dtype=np.int64)

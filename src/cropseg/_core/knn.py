@@ -1,9 +1,10 @@
 """Exact k-nearest-neighbour classification kernel on a kd-tree, for low-dimensional pixel features.
 
 The tree is a complete binary tree over a permutation of the training points: node ``i`` has
-children ``2i + 1`` and ``2i + 2``; leaves hold at most a few dozen points. :func:`build` makes it (in
-Python, once per fit); :func:`classify` queries every pixel in parallel and votes inside the kernel,
-so no ``(n_pixels, k)`` neighbour arrays are ever allocated.
+children ``2i + 1`` and ``2i + 2``; leaves hold at most a few dozen points, stored feature by feature
+so a leaf's distances are one vectorized loop per feature. :func:`build` makes it (in Python, once
+per fit); :func:`classify` queries blocks of pixels in parallel and votes inside the kernel, so no
+``(n_pixels, k)`` neighbour arrays are ever allocated.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from cropseg._core._jit import pjit
+from cropseg._core._jit import ngjit, pjit
 
 __all__ = ["build", "classify"]
 
 
-def build(X: np.ndarray, leaf_size: int = 24) -> tuple[np.ndarray, ...]:
+def build(X: np.ndarray, leaf_size: int = 48) -> tuple[np.ndarray, ...]:
     """Build the tree: returns ``(points, perm, start, stop, split_dim, split_val)``.
 
-    ``points`` is ``X[perm]`` (C-contiguous float64); node ``i`` covers ``points[start[i]:stop[i]]`` and
-    splits on ``split_dim[i]`` at ``split_val[i]`` (left child: coordinate <= value).
+    ``points`` is ``X[perm].T`` (features by points, C-contiguous float64); node ``i`` covers points
+    ``start[i]:stop[i]`` and splits on ``split_dim[i]`` at ``split_val[i]`` (left child: coordinate <=
+    value).
     """
     n = len(X)
     depth = max(0, int(np.ceil(np.log2(max(n / leaf_size, 1)))))
@@ -46,7 +48,7 @@ def build(X: np.ndarray, leaf_size: int = 24) -> tuple[np.ndarray, ...]:
         split_dim[node] = dim
         split_val[node] = X[perm[lo + mid], dim]
         start[left], stop[left], start[right], stop[right] = lo, lo + mid, lo + mid, hi
-    points = np.ascontiguousarray(X[perm], dtype=np.float64)
+    points = np.ascontiguousarray(X[perm].T, dtype=np.float64)
     return points, perm, start, stop, split_dim, split_val
 
 
@@ -56,77 +58,120 @@ def classify(
 ):  # pragma: no cover - numba
     """Vote of the ``k`` nearest training points for every query row, written to ``out``.
 
-    ``labels`` are class indices of ``points``. Uniform votes (``distance=False``) or inverse-distance
-    votes where exact matches outvote everything (scikit-learn's rules); ties go to the lower index.
+    ``points`` is features by points; ``labels`` are class indices of the points. Uniform votes
+    (``distance=False``) or inverse-distance votes where exact matches outvote everything
+    (scikit-learn's rules); ties go to the lower index. Squared distances are summed feature by
+    feature in order, so they equal a row-wise computation bit for bit.
     """
     m, d = queries.shape
     n_nodes = len(start)
-    for i in prange(m):
-        best_d = np.full(k, np.inf)
-        best_i = np.full(k, -1, dtype=np.int64)
+    block = 256
+    # Leaves are the last level (a node left unsplit above it holds at most one point).
+    first_leaf = (n_nodes - 1) // 2
+    leaf_max = max(1, np.max(stop[first_leaf:] - start[first_leaf:]))
+    for b in prange((m + block - 1) // block):
+        best_d = np.empty(k)
+        best_i = np.empty(k, dtype=np.int64)
         # Depth-first search with the incremental distance from the query to each node's box
         # (Arya & Mount): ``off`` holds the per-dimension gaps, ``bound`` their sum of squares.
         stack_node = np.empty(64, dtype=np.int64)
         stack_bound = np.empty(64, dtype=np.float64)
         stack_off = np.zeros((64, d), dtype=np.float64)
         off = np.zeros(d, dtype=np.float64)
-        stack_node[0] = 0
-        stack_bound[0] = 0.0
-        sp = 1
-        while sp > 0:
-            sp -= 1
-            node = stack_node[sp]
-            bound = stack_bound[sp]
-            if bound > best_d[k - 1]:
-                continue
-            for j in range(d):
-                off[j] = stack_off[sp, j]
-            while split_dim[node] >= 0 and 2 * node + 2 < n_nodes:
-                dim = split_dim[node]
-                diff = queries[i, dim] - split_val[node]
-                if diff <= 0.0:
-                    near, far = 2 * node + 1, 2 * node + 2
-                else:
-                    near, far = 2 * node + 2, 2 * node + 1
-                far_bound = bound - off[dim] * off[dim] + diff * diff
-                if far_bound <= best_d[k - 1]:
-                    stack_node[sp] = far
-                    stack_bound[sp] = far_bound
-                    for j in range(d):
-                        stack_off[sp, j] = off[j]
-                    stack_off[sp, dim] = diff
-                    sp += 1
-                node = near
-            for p in range(start[node], stop[node]):
-                dist = 0.0
-                for j in range(d):
-                    t = queries[i, j] - points[p, j]
-                    dist += t * t
-                if dist < best_d[k - 1]:
-                    pos = k - 1
-                    while pos > 0 and best_d[pos - 1] > dist:
-                        best_d[pos] = best_d[pos - 1]
-                        best_i[pos] = best_i[pos - 1]
-                        pos -= 1
-                    best_d[pos] = dist
-                    best_i[pos] = p
+        dist = np.empty(leaf_max, dtype=np.float64)
         votes = np.zeros(n_classes)
-        if distance:
-            exact = False
-            for j in range(k):
-                if best_d[j] == 0.0:
-                    exact = True
-            for j in range(k):
-                if exact:
+        for i in range(b * block, min(m, (b + 1) * block)):
+            q = queries[i]
+            best_d[:] = np.inf
+            best_i[:] = -1
+            stack_node[0] = 0
+            stack_bound[0] = 0.0
+            stack_off[0, :] = 0.0
+            sp = 1
+            while sp > 0:
+                sp -= 1
+                node = stack_node[sp]
+                bound = stack_bound[sp]
+                if bound > best_d[k - 1]:
+                    continue
+                for j in range(d):
+                    off[j] = stack_off[sp, j]
+                while split_dim[node] >= 0 and 2 * node + 2 < n_nodes:
+                    dim = split_dim[node]
+                    diff = q[dim] - split_val[node]
+                    if diff <= 0.0:
+                        near, far = 2 * node + 1, 2 * node + 2
+                    else:
+                        near, far = 2 * node + 2, 2 * node + 1
+                    far_bound = bound - off[dim] * off[dim] + diff * diff
+                    if far_bound <= best_d[k - 1]:
+                        stack_node[sp] = far
+                        stack_bound[sp] = far_bound
+                        for j in range(d):
+                            stack_off[sp, j] = off[j]
+                        stack_off[sp, dim] = diff
+                        sp += 1
+                    node = near
+                _leaf_distances(q, points, start[node], stop[node], dist)
+                worst = best_d[k - 1]
+                for p in range(stop[node] - start[node]):
+                    t = dist[p]
+                    if t < worst:
+                        pos = k - 1
+                        while pos > 0 and best_d[pos - 1] > t:
+                            best_d[pos] = best_d[pos - 1]
+                            best_i[pos] = best_i[pos - 1]
+                            pos -= 1
+                        best_d[pos] = t
+                        best_i[pos] = start[node] + p
+                        worst = best_d[k - 1]
+            votes[:] = 0.0
+            if distance:
+                exact = False
+                for j in range(k):
                     if best_d[j] == 0.0:
-                        votes[labels[best_i[j]]] += 1.0
-                else:
-                    votes[labels[best_i[j]]] += 1.0 / np.sqrt(best_d[j])
-        else:
-            for j in range(k):
-                votes[labels[best_i[j]]] += 1.0
-        winner = 0
-        for c in range(1, n_classes):
-            if votes[c] > votes[winner]:
-                winner = c
-        out[i] = winner
+                        exact = True
+                for j in range(k):
+                    if exact:
+                        if best_d[j] == 0.0:
+                            votes[labels[best_i[j]]] += 1.0
+                    else:
+                        votes[labels[best_i[j]]] += 1.0 / np.sqrt(best_d[j])
+            else:
+                for j in range(k):
+                    votes[labels[best_i[j]]] += 1.0
+            winner = 0
+            for c in range(1, n_classes):
+                if votes[c] > votes[winner]:
+                    winner = c
+            out[i] = winner
+
+
+@ngjit
+def _leaf_distances(q, points, lo, hi, dist):  # pragma: no cover - numba
+    """Squared distances from ``q`` to points ``lo:hi`` into ``dist``, vectorized over the points.
+
+    Features are added left to right (four per pass over the leaf), as a row-wise sum would.
+    """
+    n = hi - lo
+    for p in range(n):
+        dist[p] = 0.0
+    d = len(q)
+    j = 0
+    while j + 4 <= d:
+        x0, x1, x2, x3 = points[j, lo:hi], points[j + 1, lo:hi], points[j + 2, lo:hi], points[j + 3, lo:hi]
+        q0, q1, q2, q3 = q[j], q[j + 1], q[j + 2], q[j + 3]
+        for p in range(n):
+            t0 = q0 - x0[p]
+            t1 = q1 - x1[p]
+            t2 = q2 - x2[p]
+            t3 = q3 - x3[p]
+            dist[p] = (((dist[p] + t0 * t0) + t1 * t1) + t2 * t2) + t3 * t3
+        j += 4
+    while j < d:
+        x = points[j, lo:hi]
+        qj = q[j]
+        for p in range(n):
+            t = qj - x[p]
+            dist[p] += t * t
+        j += 1

@@ -30,7 +30,7 @@ def blobs(n=3000, seed=0, noise=0.06):
 
 
 @pytest.mark.parametrize("weights", ["uniform", "distance"])
-@pytest.mark.parametrize("k", [1, 4, 15])
+@pytest.mark.parametrize("k", [1, 2, 4, 15, 31])
 def test_predictions_equal_sklearn(weights, k):
     X, y = blobs()
     Q, _ = blobs(2000, seed=1)
@@ -39,6 +39,19 @@ def test_predictions_equal_sklearn(weights, k):
     # Distance ties make the choice of neighbour arbitrary; continuous features have none here.
     np.testing.assert_array_equal(ours.predict(Q), ref.predict(Q.astype(np.float64)))
     np.testing.assert_allclose(ours.predict_proba(Q), ref.predict_proba(Q.astype(np.float64)))
+
+
+@pytest.mark.parametrize("n_rare", [3, 40])
+def test_three_classes_and_a_rare_class_equal_sklearn(n_rare):
+    # Three classes take the general vote; a class rarer than half of k cannot use the per-class trees.
+    X, y = blobs()
+    rng = np.random.default_rng(5)
+    rare = rng.choice(len(y), n_rare, replace=False)
+    for labels in (np.where(np.arange(len(y)) % 7 == 0, 2, y), np.where(np.isin(np.arange(len(y)), rare), 1, 0)):
+        Q, _ = blobs(1000, seed=2)
+        ours = CropKNN(15, max_train_samples=None).fit(X, labels)
+        ref = KNeighborsClassifier(15, algorithm="brute").fit(X.astype(np.float64), labels)
+        np.testing.assert_array_equal(ours.predict(Q), ref.predict(Q.astype(np.float64)))
 
 
 def test_ties_on_duplicate_points_follow_votes():

@@ -182,6 +182,10 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         self._tree = cKDTree(self._fit_X)
         points, perm, *nodes = knn.build(self._fit_X)
         self._kd = (points, np.ascontiguousarray(self._fit_y[perm]), *nodes)
+        # Two classes: one tree per class for the uniform vote (knn.classify_two).
+        self._class_trees = (
+            tuple(knn.build(self._fit_X[self._fit_y == c]) for c in (0, 1)) if len(self.classes_) == 2 else None
+        )
         if band_names is not None and len(band_names) != self.n_features_in_:
             raise InvalidInputError(
                 f"band_names {list(band_names)!r} has {len(band_names)} names for {self.n_features_in_} features"
@@ -211,7 +215,10 @@ class CropKNN(ClassifierMixin, BaseEstimator):
     def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """Predict the class of each sample.
 
-        Runs the numba kd-tree kernel over all cores and votes inside it, as ``KNeighborsClassifier``.
+        Runs the numba kd-tree kernel over all cores and votes inside it, as ``KNeighborsClassifier``
+        (ties in the vote go to the lower class). A uniform vote between two classes needs no list of
+        neighbours: class 1 wins when ``k - ceil(k/2) + 1`` of its points are closer than the
+        ``ceil(k/2)``-th nearest class-0 point, which one tree per class answers faster.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
@@ -220,10 +227,13 @@ class CropKNN(ClassifierMixin, BaseEstimator):
                 f"n_neighbors={self.n_neighbors} exceeds the {len(self._fit_y)} training samples; lower it"
             )
         winners = np.empty(len(X), dtype=np.int64)
-        knn.classify(
-            np.ascontiguousarray(X, dtype=np.float64), *self._kd, int(self.n_neighbors), len(self.classes_),
-            self.weights == "distance", winners,
-        )
+        queries = np.ascontiguousarray(X, dtype=np.float64)
+        k = int(self.n_neighbors)
+        counts = np.bincount(self._fit_y, minlength=len(self.classes_))
+        if self.weights == "uniform" and self._class_trees is not None and counts.min() >= k - (k + 1) // 2 + 1:
+            knn.classify_two(queries, *self._class_trees, k, winners)
+        else:
+            knn.classify(queries, *self._kd, k, len(self.classes_), self.weights == "distance", winners)
         return self.classes_[winners]
 
     def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:

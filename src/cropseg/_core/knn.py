@@ -5,6 +5,12 @@ children ``2i + 1`` and ``2i + 2``; leaves hold at most a few dozen points, stor
 so a leaf's distances are one vectorized loop per feature. :func:`build` makes it (in Python, once
 per fit); :func:`classify` queries blocks of pixels in parallel and votes inside the kernel, so no
 ``(n_pixels, k)`` neighbour arrays are ever allocated.
+
+:func:`classify_two` is the uniform vote between two classes without collecting the ``k``
+neighbours: with ``m0 = ceil(k / 2)`` and ``m1 = k - m0 + 1``, class 0 wins (ties go to the lower
+index, as scikit-learn's argmax) exactly when fewer than ``m1`` class-1 points lie strictly closer than
+the ``m0``-th nearest class-0 point. One tree per class answers that with an ``m``-nearest search in
+one tree and a count, stopped at ``m``, in the other.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["build", "classify"]
+__all__ = ["build", "classify", "classify_two"]
 
 
 def build(X: np.ndarray, leaf_size: int = 48) -> tuple[np.ndarray, ...]:
@@ -52,6 +58,116 @@ def build(X: np.ndarray, leaf_size: int = 48) -> tuple[np.ndarray, ...]:
     return points, perm, start, stop, split_dim, split_val
 
 
+@ngjit
+def _descend(q, node, bound, limit, split_dim, split_val, sp, stack_node, stack_bound, stack_off, off):  # noqa: E501  # pragma: no cover
+    """Walk from ``node`` to the leaf on the query's side, pushing far children within ``limit``.
+
+    Bounds are squared distances from ``q`` to node boxes, kept incrementally (Arya & Mount): ``off``
+    holds the per-dimension gaps of the current node. Returns the leaf and the new stack size.
+    """
+    n_nodes = len(split_dim)
+    while split_dim[node] >= 0 and 2 * node + 2 < n_nodes:
+        dim = split_dim[node]
+        diff = q[dim] - split_val[node]
+        if diff <= 0.0:
+            near, far = 2 * node + 1, 2 * node + 2
+        else:
+            near, far = 2 * node + 2, 2 * node + 1
+        far_bound = bound - off[dim] * off[dim] + diff * diff
+        if far_bound <= limit:
+            stack_node[sp] = far
+            stack_bound[sp] = far_bound
+            for j in range(len(off)):
+                stack_off[sp, j] = off[j]
+            stack_off[sp, dim] = diff
+            sp += 1
+        node = near
+    return node, sp
+
+
+@ngjit
+def _nearest(q, points, start, stop, split_dim, split_val, k, best_d, best_i, scratch):  # pragma: no cover
+    """Find the ``k`` nearest points to ``q``: squared distances ascending in ``best_d[:k]``, indices in ``best_i``.
+
+    Depth-first, nearer child first; ``scratch`` is ``(stack_node, stack_bound, stack_off, off, dist)``.
+    """
+    stack_node, stack_bound, stack_off, off, dist = scratch
+    for j in range(k):
+        best_d[j] = np.inf
+        best_i[j] = -1
+    stack_node[0] = 0
+    stack_bound[0] = 0.0
+    for j in range(len(off)):
+        stack_off[0, j] = 0.0
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        if stack_bound[sp] > best_d[k - 1]:
+            continue
+        for j in range(len(off)):
+            off[j] = stack_off[sp, j]
+        leaf, sp = _descend(
+            q, stack_node[sp], stack_bound[sp], best_d[k - 1], split_dim, split_val, sp, stack_node, stack_bound,
+            stack_off, off,
+        )
+        _leaf_distances(q, points, start[leaf], stop[leaf], dist)
+        worst = best_d[k - 1]
+        for p in range(stop[leaf] - start[leaf]):
+            t = dist[p]
+            if t < worst:
+                pos = k - 1
+                while pos > 0 and best_d[pos - 1] > t:
+                    best_d[pos] = best_d[pos - 1]
+                    best_i[pos] = best_i[pos - 1]
+                    pos -= 1
+                best_d[pos] = t
+                best_i[pos] = start[leaf] + p
+                worst = best_d[k - 1]
+
+
+@ngjit
+def _count_within(q, points, start, stop, split_dim, split_val, radius, limit, scratch):  # pragma: no cover
+    """How many points lie at squared distance <= ``radius`` from ``q``, counting stopped at ``limit``."""
+    stack_node, stack_bound, stack_off, off, dist = scratch
+    stack_node[0] = 0
+    stack_bound[0] = 0.0
+    for j in range(len(off)):
+        stack_off[0, j] = 0.0
+    sp = 1
+    count = 0
+    while sp > 0:
+        sp -= 1
+        if stack_bound[sp] > radius:
+            continue
+        for j in range(len(off)):
+            off[j] = stack_off[sp, j]
+        leaf, sp = _descend(
+            q, stack_node[sp], stack_bound[sp], radius, split_dim, split_val, sp, stack_node, stack_bound,
+            stack_off, off,
+        )
+        _leaf_distances(q, points, start[leaf], stop[leaf], dist)
+        for p in range(stop[leaf] - start[leaf]):
+            count += dist[p] <= radius
+        if count >= limit:
+            break
+    return count
+
+
+@ngjit
+def _scratch(start, stop, d):  # pragma: no cover - numba
+    """Per-thread search buffers: stack (nodes, bounds, gaps), the current gaps and leaf distances."""
+    # Leaves are the last level (a node left unsplit above it holds at most one point).
+    first_leaf = (len(start) - 1) // 2
+    leaf_max = max(1, np.max(stop[first_leaf:] - start[first_leaf:]))
+    return (
+        np.empty(64, dtype=np.int64),
+        np.empty(64, dtype=np.float64),
+        np.zeros((64, d), dtype=np.float64),
+        np.zeros(d, dtype=np.float64),
+        np.empty(leaf_max, dtype=np.float64),
+    )
+
+
 @pjit
 def classify(
     queries, points, labels, start, stop, split_dim, split_val, k, n_classes, distance, out
@@ -64,67 +180,14 @@ def classify(
     feature in order, so they equal a row-wise computation bit for bit.
     """
     m, d = queries.shape
-    n_nodes = len(start)
     block = 256
-    # Leaves are the last level (a node left unsplit above it holds at most one point).
-    first_leaf = (n_nodes - 1) // 2
-    leaf_max = max(1, np.max(stop[first_leaf:] - start[first_leaf:]))
     for b in prange((m + block - 1) // block):
+        scratch = _scratch(start, stop, d)
         best_d = np.empty(k)
         best_i = np.empty(k, dtype=np.int64)
-        # Depth-first search with the incremental distance from the query to each node's box
-        # (Arya & Mount): ``off`` holds the per-dimension gaps, ``bound`` their sum of squares.
-        stack_node = np.empty(64, dtype=np.int64)
-        stack_bound = np.empty(64, dtype=np.float64)
-        stack_off = np.zeros((64, d), dtype=np.float64)
-        off = np.zeros(d, dtype=np.float64)
-        dist = np.empty(leaf_max, dtype=np.float64)
         votes = np.zeros(n_classes)
         for i in range(b * block, min(m, (b + 1) * block)):
-            q = queries[i]
-            best_d[:] = np.inf
-            best_i[:] = -1
-            stack_node[0] = 0
-            stack_bound[0] = 0.0
-            stack_off[0, :] = 0.0
-            sp = 1
-            while sp > 0:
-                sp -= 1
-                node = stack_node[sp]
-                bound = stack_bound[sp]
-                if bound > best_d[k - 1]:
-                    continue
-                for j in range(d):
-                    off[j] = stack_off[sp, j]
-                while split_dim[node] >= 0 and 2 * node + 2 < n_nodes:
-                    dim = split_dim[node]
-                    diff = q[dim] - split_val[node]
-                    if diff <= 0.0:
-                        near, far = 2 * node + 1, 2 * node + 2
-                    else:
-                        near, far = 2 * node + 2, 2 * node + 1
-                    far_bound = bound - off[dim] * off[dim] + diff * diff
-                    if far_bound <= best_d[k - 1]:
-                        stack_node[sp] = far
-                        stack_bound[sp] = far_bound
-                        for j in range(d):
-                            stack_off[sp, j] = off[j]
-                        stack_off[sp, dim] = diff
-                        sp += 1
-                    node = near
-                _leaf_distances(q, points, start[node], stop[node], dist)
-                worst = best_d[k - 1]
-                for p in range(stop[node] - start[node]):
-                    t = dist[p]
-                    if t < worst:
-                        pos = k - 1
-                        while pos > 0 and best_d[pos - 1] > t:
-                            best_d[pos] = best_d[pos - 1]
-                            best_i[pos] = best_i[pos - 1]
-                            pos -= 1
-                        best_d[pos] = t
-                        best_i[pos] = start[node] + p
-                        worst = best_d[k - 1]
+            _nearest(queries[i], points, start, stop, split_dim, split_val, k, best_d, best_i, scratch)
             votes[:] = 0.0
             if distance:
                 exact = False
@@ -144,6 +207,42 @@ def classify(
             for c in range(1, n_classes):
                 if votes[c] > votes[winner]:
                     winner = c
+            out[i] = winner
+
+
+@pjit
+def classify_two(queries, tree0, tree1, k, out):  # pragma: no cover - numba
+    """Uniform ``k``-nearest vote between classes 0 and 1, each with its own tree (see the module notes).
+
+    ``tree0`` / ``tree1`` are :func:`build` results ``(points, perm, start, stop, split_dim, split_val)``
+    of each class's points, holding at least ``ceil(k / 2)`` and ``k - ceil(k / 2) + 1`` points. The
+    class searched first is the previous pixel's (neighbouring pixels mostly agree), so the count in
+    the other tree is usually of the losing class. A distance tie between the two deciding points goes
+    to class 0 either way.
+    """
+    m, d = queries.shape
+    m0 = (k + 1) // 2
+    m1 = k - m0 + 1
+    block = 256
+    for b in prange((m + block - 1) // block):
+        scratch0 = _scratch(tree0[2], tree0[3], d)
+        scratch1 = _scratch(tree1[2], tree1[3], d)
+        best_d = np.empty(max(m0, m1))
+        best_i = np.empty(max(m0, m1), dtype=np.int64)
+        winner = 0
+        for i in range(b * block, min(m, (b + 1) * block)):
+            q = queries[i]
+            if winner == 0:
+                # Class 1 wins when m1 of its points are strictly closer than class 0's m0-th.
+                _nearest(q, tree0[0], tree0[2], tree0[3], tree0[4], tree0[5], m0, best_d, best_i, scratch0)
+                closer = np.nextafter(best_d[m0 - 1], -np.inf)
+                n1 = _count_within(q, tree1[0], tree1[2], tree1[3], tree1[4], tree1[5], closer, m1, scratch1)
+                winner = 1 if n1 >= m1 else 0
+            else:
+                # Class 0 wins when m0 of its points are at most as far as class 1's m1-th.
+                _nearest(q, tree1[0], tree1[2], tree1[3], tree1[4], tree1[5], m1, best_d, best_i, scratch1)
+                n0 = _count_within(q, tree0[0], tree0[2], tree0[3], tree0[4], tree0[5], best_d[m1 - 1], m0, scratch0)
+                winner = 0 if n0 >= m0 else 1
             out[i] = winner
 
 

@@ -227,7 +227,8 @@ class CropKNN(ClassifierMixin, BaseEstimator):
                 f"n_neighbors={self.n_neighbors} exceeds the {len(self._fit_y)} training samples; lower it"
             )
         winners = np.empty(len(X), dtype=np.int64)
-        queries = np.ascontiguousarray(X, dtype=np.float64)
+        # float32 pixels go in as they are: the kernel widens each value exactly before subtracting.
+        queries = np.ascontiguousarray(X)
         k = int(self.n_neighbors)
         counts = np.bincount(self._fit_y, minlength=len(self.classes_))
         if self.weights == "uniform" and self._class_trees is not None and counts.min() >= k - (k + 1) // 2 + 1:

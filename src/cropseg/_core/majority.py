@@ -172,8 +172,7 @@ def binary_vote(img, zero, one, nodata, use_nodata, k, lower_median, counter, n_
     Each band of rows keeps per-column counts of its window's rows (padded by ``k // 2`` replicated
     columns), slides them down one row at a time and sums ``k`` shifted copies of them; every step is
     a loop over a whole row that the compiler vectorizes; 3 x 3 windows count their rows directly.
-    ``counter`` (empty) gives the count dtype,
-    which must hold ``k * k``.
+    ``counter`` (empty) gives the count dtype, which must hold ``k * k``.
     """
     rows, cols = img.shape
     h = k // 2

@@ -136,10 +136,10 @@ def _vote3_row(up, mid, down, zero, one, nodata, use_nodata, lower_median, ones,
     inner_ones = ones[1 : n + 1]
     inner_valid = valid[1 : n + 1]
     for c in range(n):
-        inner_ones[c] = np.uint8((up[c] == one) + (mid[c] == one) + (down[c] == one))
+        inner_ones[c] = np.uint8(up[c] == one) + np.uint8(mid[c] == one) + np.uint8(down[c] == one)
     if use_nodata:
         for c in range(n):
-            inner_valid[c] = np.uint8((up[c] != nodata) + (mid[c] != nodata) + (down[c] != nodata))
+            inner_valid[c] = np.uint8(up[c] != nodata) + np.uint8(mid[c] != nodata) + np.uint8(down[c] != nodata)
     ones[0] = ones[1]
     ones[n + 1] = ones[n]
     valid[0] = valid[1]

@@ -230,9 +230,10 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         # float32 pixels go in as they are: the kernel widens each value exactly before subtracting.
         queries = np.ascontiguousarray(X)
         k = int(self.n_neighbors)
-        counts = np.bincount(self._fit_y, minlength=len(self.classes_))
-        if self.weights == "uniform" and self._class_trees is not None and counts.min() >= k - (k + 1) // 2 + 1:
-            knn.classify_two(queries, *self._class_trees, k, winners)
+        # Each class tree must hold its class's deciding count (ceil(k/2), and k - ceil(k/2) + 1 for class 1).
+        trees = self._class_trees
+        if self.weights == "uniform" and trees is not None and min(len(t[1]) for t in trees) >= k - (k + 1) // 2 + 1:
+            knn.classify_two(queries, *trees, k, winners)
         else:
             knn.classify(queries, *self._kd, k, len(self.classes_), self.weights == "distance", winners)
         return self.classes_[winners]

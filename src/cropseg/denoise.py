@@ -21,7 +21,7 @@ import rasterio.features
 
 from cropseg._core.majority import binary_vote, distinct_values, majority
 from cropseg._core.median import median3, median_gather, median_hist_u8, median_hist_u16, median_network
-from cropseg._core.networks import column_program, median_program
+from cropseg._networks import column_program, median_program
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
 from cropseg.types import NODATA
@@ -95,7 +95,7 @@ NETWORK_MAX_K = 9
 
 
 def _median_network(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
-    """Median by the comparator program of :mod:`cropseg._core.networks`, into ``dst``."""
+    """Median by the comparator program of :mod:`cropseg._networks`, into ``dst``."""
     program, out_slot, inputs = median_program(k)
     # Column blocks sized so the k * k slot rows stay in the first-level caches.
     block = int(np.clip(65536 // (k * k * plane.itemsize) // 64 * 64, 64, 1024))

@@ -210,6 +210,17 @@ def classify(
             out[i] = winner
 
 
+@ngjit
+def _outvoted(q, tree, other, m, m_other, strict, best_d, best_i, scratch, scratch_other):  # pragma: no cover
+    """Whether ``m_other`` points of ``other`` lie closer than the ``m``-th nearest point of ``tree``.
+
+    Closer means strictly closer when ``strict``, at most as far otherwise.
+    """
+    _nearest(q, tree[0], tree[2], tree[3], tree[4], tree[5], m, best_d, best_i, scratch)
+    radius = np.nextafter(best_d[m - 1], -np.inf) if strict else best_d[m - 1]
+    return _count_within(q, other[0], other[2], other[3], other[4], other[5], radius, m_other, scratch_other) >= m_other
+
+
 @pjit
 def classify_two(queries, tree0, tree1, k, out):  # pragma: no cover - numba
     """Uniform ``k``-nearest vote between classes 0 and 1, each with its own tree (see the module notes).
@@ -232,17 +243,12 @@ def classify_two(queries, tree0, tree1, k, out):  # pragma: no cover - numba
         winner = 0
         for i in range(b * block, min(m, (b + 1) * block)):
             q = queries[i]
+            # Class 1 must be strictly closer than class 0's deciding point, class 0 at most as far as
+            # class 1's, so a distance tie goes to class 0 whichever class is searched first.
             if winner == 0:
-                # Class 1 wins when m1 of its points are strictly closer than class 0's m0-th.
-                _nearest(q, tree0[0], tree0[2], tree0[3], tree0[4], tree0[5], m0, best_d, best_i, scratch0)
-                closer = np.nextafter(best_d[m0 - 1], -np.inf)
-                n1 = _count_within(q, tree1[0], tree1[2], tree1[3], tree1[4], tree1[5], closer, m1, scratch1)
-                winner = 1 if n1 >= m1 else 0
+                winner = 1 if _outvoted(q, tree0, tree1, m0, m1, True, best_d, best_i, scratch0, scratch1) else 0
             else:
-                # Class 0 wins when m0 of its points are at most as far as class 1's m1-th.
-                _nearest(q, tree1[0], tree1[2], tree1[3], tree1[4], tree1[5], m1, best_d, best_i, scratch1)
-                n0 = _count_within(q, tree0[0], tree0[2], tree0[3], tree0[4], tree0[5], best_d[m1 - 1], m0, scratch0)
-                winner = 0 if n0 >= m0 else 1
+                winner = 0 if _outvoted(q, tree1, tree0, m1, m0, False, best_d, best_i, scratch1, scratch0) else 1
             out[i] = winner
 
 

@@ -110,19 +110,26 @@ def _box(counts, k, acc):  # pragma: no cover - numba
 
 
 @ngjit
+def _choose(n_one, n_valid, centre, zero, one, nodata, use_nodata, lower_median):  # pragma: no cover - numba
+    """One pixel's vote from its window counts (``n_one <= n_valid``, same integer type).
+
+    ``one`` wins with more votes than the others. A tie keeps the centre for the majority and gives
+    the lower median ``zero`` (the lower of the two middle values); ``others <= (n_valid - 1) // 2``
+    is the same test as ``others < n_one``.
+    """
+    others = n_valid - n_one
+    tie_to_one = (not lower_median) & (n_one == others) & (centre == one)
+    value = one if (n_one > others) | tie_to_one else zero
+    return nodata if use_nodata and centre == nodata else value
+
+
+@ngjit
 def _decide(row, box_ones, box_valid, k, zero, one, nodata, use_nodata, lower_median, out):  # pragma: no cover
     """Each pixel's vote from its window counts, written to ``out`` (branch-free, vectorized)."""
+    window = box_ones.dtype.type(k * k)
     for c in range(len(row)):
-        centre = row[c]
-        n_one = box_ones[c]
-        n_valid = box_valid[c] if use_nodata else k * k
-        others = n_valid - n_one
-        if lower_median:
-            win = others <= (n_valid - 1) >> 1
-        else:
-            win = (n_one > others) | ((n_one == others) & (centre == one))
-        value = one if win else zero
-        out[c] = nodata if use_nodata and centre == nodata else value
+        n_valid = box_valid[c] if use_nodata else window
+        out[c] = _choose(box_ones[c], n_valid, row[c], zero, one, nodata, use_nodata, lower_median)
 
 
 @ngjit
@@ -147,17 +154,10 @@ def _vote3_row(up, mid, down, zero, one, nodata, use_nodata, lower_median, ones,
     o0, o1, o2 = ones[:n], ones[1 : n + 1], ones[2 : n + 2]
     v0, v1, v2 = valid[:n], valid[1 : n + 1], valid[2 : n + 2]
     for c in range(n):
-        # Counts are at most 9: byte arithmetic (the wrap of 0 - 1 only happens at nodata centres).
+        # Counts are at most 9: byte arithmetic keeps the loop 32 pixels wide.
         n_one = np.uint8(o0[c] + o1[c] + o2[c])
         n_valid = np.uint8(v0[c] + v1[c] + v2[c]) if use_nodata else np.uint8(9)
-        centre = mid[c]
-        others = np.uint8(n_valid - n_one)
-        if lower_median:
-            win = others <= np.uint8(np.uint8(n_valid - 1) >> 1)
-        else:
-            win = (n_one > others) | ((n_one == others) & (centre == one))
-        value = one if win else zero
-        out[c] = nodata if use_nodata and centre == nodata else value
+        out[c] = _choose(n_one, n_valid, mid[c], zero, one, nodata, use_nodata, lower_median)
 
 
 @pjit

@@ -143,7 +143,7 @@ def _shift_columns(col, slots, inputs, k, width):  # pragma: no cover - numba
 
 @pjit
 def median_network(img, k, columns, program, inputs, out_slot, block, n_blocks, out):  # pragma: no cover
-    """Median of every ``k x k`` window by a comparator program (:mod:`cropseg._core.networks`).
+    """Median of every ``k x k`` window by a comparator program (:mod:`cropseg._networks`).
 
     For each output row and block of ``block`` columns: load the ``k`` window rows, sort every column
     with the ``columns`` network, spread the sorted columns into ``k * k`` slots (rank ``j`` of the

@@ -256,27 +256,29 @@ def classify_two(queries, tree0, tree1, k, out):  # pragma: no cover - numba
 def _leaf_distances(q, points, lo, hi, dist):  # pragma: no cover - numba
     """Squared distances from ``q`` to points ``lo:hi`` into ``dist``, vectorized over the points.
 
-    Features are added left to right (four per pass over the leaf), as a row-wise sum would.
+    Features are added left to right from zero, four per pass over the leaf, as a row-wise sum would;
+    the first pass needs no cleared buffer.
     """
     n = hi - lo
-    for p in range(n):
-        dist[p] = 0.0
     d = len(q)
     j = 0
-    while j + 4 <= d:
-        x0, x1, x2, x3 = points[j, lo:hi], points[j + 1, lo:hi], points[j + 2, lo:hi], points[j + 3, lo:hi]
-        q0, q1, q2, q3 = q[j], q[j + 1], q[j + 2], q[j + 3]
-        for p in range(n):
-            t0 = q0 - x0[p]
-            t1 = q1 - x1[p]
-            t2 = q2 - x2[p]
-            t3 = q3 - x3[p]
-            dist[p] = (((dist[p] + t0 * t0) + t1 * t1) + t2 * t2) + t3 * t3
-        j += 4
     while j < d:
-        x = points[j, lo:hi]
-        qj = q[j]
-        for p in range(n):
-            t = qj - x[p]
-            dist[p] += t * t
-        j += 1
+        if j + 4 <= d:
+            x0, x1, x2, x3 = points[j, lo:hi], points[j + 1, lo:hi], points[j + 2, lo:hi], points[j + 3, lo:hi]
+            q0, q1, q2, q3 = q[j], q[j + 1], q[j + 2], q[j + 3]
+            for p in range(n):
+                t0 = q0 - x0[p]
+                t1 = q1 - x1[p]
+                t2 = q2 - x2[p]
+                t3 = q3 - x3[p]
+                acc = 0.0 if j == 0 else dist[p]
+                dist[p] = (((acc + t0 * t0) + t1 * t1) + t2 * t2) + t3 * t3
+            j += 4
+        else:
+            x = points[j, lo:hi]
+            qj = q[j]
+            for p in range(n):
+                t = qj - x[p]
+                acc = 0.0 if j == 0 else dist[p]
+                dist[p] = acc + t * t
+            j += 1

@@ -44,7 +44,7 @@ def test_median_uint8_equals_cv2_on_larger_images(ksize):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ksize", [5, 7, 9, 11])
+@pytest.mark.parametrize("ksize", [5, 7, 9, 11, 13, 15, 31])
 def test_median_network_on_larger_images_equals_scipy(dtype, ksize):
     # Wider than the kernel's column blocks, with continuous values and with heavy ties.
     rng = np.random.default_rng(ksize)

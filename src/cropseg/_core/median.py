@@ -2,7 +2,7 @@
 
 - ``median3``: the 3x3 median from column-sorted rows, any dtype, no nodata.
 - ``median_network``: any odd k by a comparator program over column-sorted windows, any dtype, no
-  nodata (used for small k, where it beats the histograms).
+  nodata (used up to the window size where the histograms overtake it).
 - ``median_hist_u8``: Huang's sliding histogram for uint8, any odd k, no nodata.
 - ``median_hist_u16``: the same with a two-level (256 x 256) histogram for uint16.
 - ``median_gather``: any dtype and k, optionally ignoring a nodata value (and NaN): gathers the valid

@@ -114,6 +114,17 @@ def test_median_hypothesis_uint16(img, ksize):
     np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
 
 
+@given(
+    arrays(
+        np.float32, st.tuples(st.integers(1, 20), st.integers(1, 20)), elements=st.floats(allow_nan=False, width=32)
+    ),
+    st.sampled_from([3, 5, 7, 9]),
+)
+def test_median_hypothesis_float32(img, ksize):
+    # Infinities, signed zeros and repeated values through the comparator networks.
+    np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
+
+
 @pytest.mark.parametrize("connectivity", [4, 8])
 @pytest.mark.parametrize("min_pixels", [2, 5, 20])
 def test_remove_small_regions_equals_sieve(connectivity, min_pixels):

@@ -6,6 +6,10 @@ import numpy as np
 import pytest
 from affine import Affine
 from rasterio.crs import CRS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn import metrics
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -13,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from cropseg import InvalidInputError, ModelError, ModelWarning, Scene
-from cropseg.classify import CropKNN, load_model, predict_scene, save_model, tune_knn
+from cropseg.classify import SCORINGS, CropKNN, _confusion, _prefix_votes, _votes, load_model, predict_scene, save_model, tune_knn
 
 
 @parametrize_with_checks([CropKNN(), CropKNN(n_neighbors=3, weights="distance", max_train_samples=None)])
@@ -98,6 +102,39 @@ def test_tune_knn_equals_gridsearch(groups):
     assert result.best_score == pytest.approx(search.best_score_)
     assert result.best_estimator.n_neighbors == result.best_params["n_neighbors"]
     assert result.cv_kind == ("spatially grouped" if groups else "stratified")
+
+
+SKLEARN_SCORES = {
+    "f1_weighted": lambda t, p: metrics.f1_score(t, p, average="weighted"),
+    "f1_macro": lambda t, p: metrics.f1_score(t, p, average="macro"),
+    "accuracy": metrics.accuracy_score,
+    "balanced_accuracy": metrics.balanced_accuracy_score,
+    "cohen_kappa": metrics.cohen_kappa_score,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs=hnp.arrays(np.int64, st.tuples(st.integers(1, 40), st.just(2)), elements=st.integers(0, 3)))
+def test_scorings_equal_sklearn(pairs):
+    """Scores from the confusion matrix equal scikit-learn's, also with classes absent from one side."""
+    truth, pred = pairs[:, 0], pairs[:, 1]
+    cm = _confusion(truth, pred, 4)
+    assert set(SCORINGS) == set(SKLEARN_SCORES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns on ill-defined scores (one class only)
+        for name, score in SCORINGS.items():
+            expected = SKLEARN_SCORES[name](truth, pred)
+            assert score(cm) == pytest.approx(expected, rel=1e-12, nan_ok=True), name
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_prefix_votes_equal_the_vote_of_each_k(weights):
+    rng = np.random.default_rng(3)
+    dist = np.sort(rng.choice([0.0, 0.5, 1.0, 2.0, 4.0], (400, 9)), axis=1)  # exact matches and ties
+    labels = rng.integers(0, 3, dist.shape)
+    winners = _prefix_votes(labels, dist, 3, weights)
+    for k in range(1, 10):
+        np.testing.assert_array_equal(winners[:, k - 1], _votes(labels[:, :k], dist[:, :k], 3, weights).argmax(axis=1))
 
 
 def test_tuning_plot(tmp_path):

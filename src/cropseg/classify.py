@@ -28,7 +28,6 @@ import pandas as pd
 import sklearn
 from scipy.spatial import cKDTree
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
@@ -48,38 +47,84 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CropKNN", "TuningResult", "tune_knn", "predict_scene", "save_model", "load_model", "SCORINGS"]
 
-#: Scores :func:`tune_knn` can optimise.
+def _f1(cm: np.ndarray, weighted: bool) -> float:
+    tp = np.diag(cm).astype(np.float64)
+    true, pred = cm.sum(axis=1), cm.sum(axis=0)
+    denom = true + pred
+    f1 = np.divide(2.0 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(np.average(f1, weights=true if weighted else None))
+
+
+def _balanced_accuracy(cm: np.ndarray) -> float:
+    true = cm.sum(axis=1)
+    return float(np.mean(np.diag(cm)[true > 0] / true[true > 0]))
+
+
+def _cohen_kappa(cm: np.ndarray) -> float:
+    expected = np.outer(cm.sum(axis=0), cm.sum(axis=1)) / cm.sum()
+    off = 1 - np.eye(len(cm), dtype=np.int64)
+    return float(1 - np.sum(off * cm) / np.sum(off * expected))
+
+
+#: Scores :func:`tune_knn` can optimise. Each takes the confusion matrix (rows true, columns
+#: predicted) over the classes present in either, and equals the scikit-learn function of that name
+#: (``f1_score`` with ``average="weighted"`` / ``"macro"``, ``accuracy_score``, ...).
 SCORINGS: dict[str, Any] = {
-    "f1_weighted": lambda t, p: f1_score(t, p, average="weighted"),
-    "f1_macro": lambda t, p: f1_score(t, p, average="macro"),
-    "accuracy": accuracy_score,
-    "balanced_accuracy": balanced_accuracy_score,
-    "cohen_kappa": cohen_kappa_score,
+    "f1_weighted": lambda cm: _f1(cm, weighted=True),
+    "f1_macro": lambda cm: _f1(cm, weighted=False),
+    "accuracy": lambda cm: float(np.trace(cm) / cm.sum()),
+    "balanced_accuracy": _balanced_accuracy,
+    "cohen_kappa": _cohen_kappa,
 }
+
+
+def _confusion(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrix of class indices, restricted to the classes that occur in either."""
+    cm = np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    return cm[np.ix_(present, present)]
+
 
 _FORMAT = "cropseg-knn-model"
 _FORMAT_VERSION = 1
 
 
+def _weights(dist: np.ndarray, weights: str) -> np.ndarray:
+    """scikit-learn's neighbour weights: ones, or inverse distances where exact matches outvote everything."""
+    if weights == "uniform":
+        return np.ones(dist.shape, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        w = 1.0 / dist
+    inf = np.isinf(w)
+    rows = inf.any(axis=1)
+    w[rows] = inf[rows]
+    return w
+
+
 def _votes(labels: np.ndarray, dist: np.ndarray, n_classes: int, weights: str) -> np.ndarray:
     """Per-row vote of each class among the neighbours, ``(n, n_classes)``, with scikit-learn's weights."""
-    if weights == "uniform":
-        w = np.ones(labels.shape, dtype=np.float64)
-    else:
-        with np.errstate(divide="ignore"):
-            w = 1.0 / dist
-        inf = np.isinf(w)
-        rows = inf.any(axis=1)
-        w[rows] = inf[rows]  # exact matches outvote everything, as in scikit-learn
+    w = _weights(dist, weights)
     votes = np.zeros((labels.shape[0], n_classes), dtype=np.float64)
     for c in range(n_classes):
         votes[:, c] = np.where(labels == c, w, 0.0).sum(axis=1)
     return votes
 
 
-def _vote(labels: np.ndarray, dist: np.ndarray, n_classes: int, weights: str) -> np.ndarray:
-    """Class index with the largest (weighted) vote per row, lowest index on ties, as scikit-learn."""
-    return _votes(labels, dist, n_classes, weights).argmax(axis=1)
+def _prefix_votes(labels: np.ndarray, dist: np.ndarray, n_classes: int, weights: str) -> np.ndarray:
+    """Winning class index of every prefix of the neighbour lists, ``(n, kmax)``: column ``k - 1`` is the vote of k.
+
+    Distances are sorted, so exact matches (distance 0) lead each list and the rule that they
+    outvote everything holds for every prefix. Ties go to the lowest index, as scikit-learn's argmax.
+    """
+    w = _weights(dist, weights)
+    best = np.cumsum(np.where(labels == 0, w, 0.0), axis=1)
+    winner = np.zeros(labels.shape, dtype=np.intp)
+    for c in range(1, n_classes):
+        votes = np.cumsum(np.where(labels == c, w, 0.0), axis=1)
+        better = votes > best
+        winner[better] = c
+        np.maximum(best, votes, out=best)
+    return winner
 
 
 class CropKNN(ClassifierMixin, BaseEstimator):
@@ -398,11 +443,11 @@ def tune_knn(
             dist, idx = dist[:, None], idx[:, None]
         labels = encoded[train][idx]
         truth = encoded[test]
-        for k in ks:
-            kk = min(k, kmax)
-            for w in grid["weights"]:
-                pred = _vote(labels[:, :kk], dist[:, :kk], len(classes), w)
-                scores[(k, w)].append(float(score(truth, pred)))
+        for w in grid["weights"]:
+            winners = _prefix_votes(labels, dist, len(classes), w)
+            for k in ks:
+                cm = _confusion(truth, winners[:, min(k, kmax) - 1], len(classes))
+                scores[(k, w)].append(score(cm))
     rows = [
         {"n_neighbors": k, "weights": w, "mean_score": float(np.mean(v)), "std_score": float(np.std(v))}
         for (k, w), v in scores.items()

@@ -2,13 +2,14 @@ import json
 import warnings
 import zipfile
 
+import numba
 import numpy as np
 import pytest
 from affine import Affine
-from rasterio.crs import CRS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from rasterio.crs import CRS
 from sklearn import metrics
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
@@ -17,7 +18,17 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from cropseg import InvalidInputError, ModelError, ModelWarning, Scene
-from cropseg.classify import SCORINGS, CropKNN, _confusion, _prefix_votes, _votes, load_model, predict_scene, save_model, tune_knn
+from cropseg.classify import (
+    SCORINGS,
+    CropKNN,
+    _confusion,
+    _prefix_votes,
+    _votes,
+    load_model,
+    predict_scene,
+    save_model,
+    tune_knn,
+)
 
 
 @parametrize_with_checks([CropKNN(), CropKNN(n_neighbors=3, weights="distance", max_train_samples=None)])
@@ -43,6 +54,21 @@ def test_predictions_equal_sklearn(weights, k):
     # Distance ties make the choice of neighbour arbitrary; continuous features have none here.
     np.testing.assert_array_equal(ours.predict(Q), ref.predict(Q.astype(np.float64)))
     np.testing.assert_allclose(ours.predict_proba(Q), ref.predict_proba(Q.astype(np.float64)))
+
+
+@pytest.mark.parametrize("n_jobs", [None, 1, -1, -2])
+@pytest.mark.parametrize("k", [1, 7, 31])
+def test_kneighbors_equal_sklearn(k, n_jobs):
+    X, y = blobs(2500)
+    Q, _ = blobs(700, seed=4)
+    ours = CropKNN(k, max_train_samples=None, n_jobs=n_jobs).fit(X, y)
+    ref = KNeighborsClassifier(k, algorithm="brute").fit(X.astype(np.float64), y)
+    dist, idx = ours.kneighbors(Q)
+    ref_dist, ref_idx = ref.kneighbors(Q.astype(np.float64))
+    assert dist.shape == idx.shape == (700, k)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-12)
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored after the call
 
 
 @pytest.mark.parametrize("n_rare", [3, 40])
@@ -255,6 +281,8 @@ def test_version_mismatch_warns(tmp_path):
         (lambda X, y: tune_knn(X, y, param_grid={"p": [1]}), "not tunable"),
         (lambda X, y: tune_knn(X, y, cv=1), "cv must be"),
         (lambda X, y: tune_knn(X, y, groups=np.zeros(len(y))), "fewer than cv"),
+        (lambda X, y: CropKNN(n_jobs=0).fit(X, y), "n_jobs must be None or a nonzero int"),
+        (lambda X, y: tune_knn(X, y, n_jobs=1.5), "n_jobs must be None or a nonzero int"),
     ],
 )
 def test_bad_input(call, match):

@@ -1,10 +1,11 @@
 """The KNN crop classifier: a scikit-learn estimator, fast k tuning, scene prediction and model files.
 
 :class:`CropKNN` is a plain tabular scikit-learn classifier (it works in ``Pipeline``,
-``GridSearchCV`` and ``cross_val_score``). It finds neighbours with a SciPy ``cKDTree`` queried on
-all cores and votes exactly as ``KNeighborsClassifier`` does, so its predictions equal scikit-learn's
-for the same training set and parameters, except where neighbours tie on distance (then either
-neighbour is a correct answer and the two libraries may pick differently).
+``GridSearchCV`` and ``cross_val_score``). It finds neighbours with cropseg's numba kd-tree
+(:mod:`cropseg._core.knn`) on all cores and votes exactly as ``KNeighborsClassifier`` does, so its
+predictions equal scikit-learn's for the same training set and parameters, except where neighbours
+tie on distance (then either neighbour is a correct answer and the two libraries may pick
+differently).
 
 :func:`tune_knn` scores every ``n_neighbors`` with one neighbour query per fold: it queries the
 largest k once and votes over prefixes of the sorted neighbour lists, instead of one query per k.
@@ -12,21 +13,22 @@ largest k once and votes over prefixes of the sorted neighbour lists, instead of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import sklearn
-from scipy.spatial import cKDTree
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
@@ -46,6 +48,7 @@ from cropseg.types import NODATA, PathLike
 logger = logging.getLogger(__name__)
 
 __all__ = ["CropKNN", "TuningResult", "tune_knn", "predict_scene", "save_model", "load_model", "SCORINGS"]
+
 
 def _f1(cm: np.ndarray, weighted: bool) -> float:
     tp = np.diag(cm).astype(np.float64)
@@ -127,6 +130,37 @@ def _prefix_votes(labels: np.ndarray, dist: np.ndarray, n_classes: int, weights:
     return winner
 
 
+@contextlib.contextmanager
+def _threads(n_jobs: int | None) -> Iterator[None]:
+    """Run numba kernels on ``n_jobs`` threads (``None`` or -1: all), as scikit-learn's ``n_jobs``."""
+    before = numba.get_num_threads()
+    if n_jobs is None or n_jobs == -1:
+        n = numba.config.NUMBA_NUM_THREADS
+    elif n_jobs < 0:
+        n = max(1, numba.config.NUMBA_NUM_THREADS + 1 + n_jobs)
+    else:
+        n = min(int(n_jobs), numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _check_n_jobs(n_jobs: Any) -> None:
+    if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs == 0):
+        raise InvalidInputError(f"n_jobs must be None or a nonzero int (-1 for every core), got {n_jobs!r}")
+
+
+def _kneighbors(tree: tuple[np.ndarray, ...], X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distances and training indices of the ``k`` nearest points of a :func:`knn.build` tree."""
+    points, perm, *nodes = tree
+    dist = np.empty((len(X), k), dtype=np.float64)
+    idx = np.empty((len(X), k), dtype=np.int64)
+    knn.kneighbors(np.ascontiguousarray(X), points, *nodes, k, dist, idx)
+    return np.sqrt(dist, out=dist), perm[idx]
+
+
 class CropKNN(ClassifierMixin, BaseEstimator):
     """K-nearest-neighbour pixel classifier with stratified subsampling of large training sets.
 
@@ -141,9 +175,9 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         Labelled pixels of one scene are strongly autocorrelated, so 100 k pixels carry the
         information of millions at a fraction of the prediction cost. ``None`` keeps all.
     algorithm : {"auto", "kd_tree"}, default "auto"
-        Neighbour search; both use SciPy's ``cKDTree`` (kept for scikit-learn familiarity).
+        Neighbour search; both use cropseg's kd-tree (kept for scikit-learn familiarity).
     n_jobs : int or None
-        Threads for neighbour queries; ``None`` or -1 uses every core.
+        Threads for neighbour queries; ``None`` or -1 uses every core, ``-2`` all but one.
     random_state : int, RandomState or None
         Seed for the subsampling.
 
@@ -195,6 +229,7 @@ class CropKNN(ClassifierMixin, BaseEstimator):
             not isinstance(self.max_train_samples, (int, np.integer)) or self.max_train_samples < 1
         ):
             raise InvalidInputError(f"max_train_samples must be None or an int >= 1, got {self.max_train_samples!r}")
+        _check_n_jobs(self.n_jobs)
 
     def fit(
         self,
@@ -224,9 +259,9 @@ class CropKNN(ClassifierMixin, BaseEstimator):
             take = np.sort(_stratified_take(encoded, int(self.max_train_samples), rng))
         self._fit_X = np.ascontiguousarray(X[take], dtype=np.float64)
         self._fit_y = encoded[take].astype(np.intp)
-        self._tree = cKDTree(self._fit_X)
         points, perm, *nodes = knn.build(self._fit_X)
-        self._kd = (points, np.ascontiguousarray(self._fit_y[perm]), *nodes)
+        self._kd = (points, perm, *nodes)
+        self._kd_labels = np.ascontiguousarray(self._fit_y[perm])
         # Two classes: one tree per class for the uniform vote (knn.classify_two).
         self._class_trees = (
             tuple(knn.build(self._fit_X[self._fit_y == c]) for c in (0, 1)) if len(self.classes_) == 2 else None
@@ -251,11 +286,8 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         k = self.n_neighbors if n_neighbors is None else n_neighbors
         if k > len(self._fit_y):
             raise InvalidInputError(f"n_neighbors={k} exceeds the {len(self._fit_y)} training samples; lower it")
-        workers = -1 if self.n_jobs is None else self.n_jobs
-        dist, idx = self._tree.query(X, k=k, workers=workers)
-        if k == 1:
-            dist, idx = dist[:, None], idx[:, None]
-        return dist, idx
+        with _threads(self.n_jobs):
+            return _kneighbors(self._kd, X, k)
 
     def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """Predict the class of each sample.
@@ -277,10 +309,14 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         k = int(self.n_neighbors)
         # Each class tree must hold its class's deciding count (ceil(k/2), and k - ceil(k/2) + 1 for class 1).
         trees = self._class_trees
-        if self.weights == "uniform" and trees is not None and min(len(t[1]) for t in trees) >= k - (k + 1) // 2 + 1:
-            knn.classify_two(queries, *trees, k, winners)
-        else:
-            knn.classify(queries, *self._kd, k, len(self.classes_), self.weights == "distance", winners)
+        with _threads(self.n_jobs):
+            two = trees is not None and min(len(t[1]) for t in trees) >= k - (k + 1) // 2 + 1
+            if self.weights == "uniform" and two:
+                knn.classify_two(queries, *trees, k, winners)
+            else:
+                points, _, *nodes = self._kd
+                distance = self.weights == "distance"
+                knn.classify(queries, points, self._kd_labels, *nodes, k, len(self.classes_), distance, winners)
         return self.classes_[winners]
 
     def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
@@ -401,6 +437,7 @@ def tune_knn(
     if not np.isfinite(X).all():
         raise InvalidInputError("X holds NaN or infinite values; sample only valid pixels (to_samples does)")
     check_option("scoring", scoring, SCORINGS)
+    _check_n_jobs(n_jobs)
     grid = {"n_neighbors": list(range(1, 32, 2)), "weights": ["uniform", "distance"]}
     if param_grid is not None:
         unknown = set(param_grid) - set(grid)
@@ -437,10 +474,8 @@ def tune_knn(
         if max_train_samples is not None and len(train) > max_train_samples:
             train = np.sort(train[_stratified_take(encoded[train], max_train_samples, rng)])
         kmax = min(ks[-1], len(train))
-        tree = cKDTree(X[train])
-        dist, idx = tree.query(X[test], k=kmax, workers=-1 if n_jobs is None else n_jobs)
-        if kmax == 1:
-            dist, idx = dist[:, None], idx[:, None]
+        with _threads(n_jobs):
+            dist, idx = _kneighbors(knn.build(X[train]), X[test], kmax)
         labels = encoded[train][idx]
         truth = encoded[test]
         for w in grid["weights"]:
@@ -564,9 +599,7 @@ def save_model(model: CropKNN, path: PathLike) -> Path:
     }
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh, meta=np.array(json.dumps(meta)), X=model._fit_X, y=model._fit_y.astype(np.int64)
-            )
+            np.savez_compressed(fh, meta=np.array(json.dumps(meta)), X=model._fit_X, y=model._fit_y.astype(np.int64))
     return Path(os.fspath(path))
 
 

@@ -20,42 +20,86 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["build", "classify", "classify_two"]
+__all__ = ["build", "kneighbors", "classify", "classify_two"]
 
 
 def build(X: np.ndarray, leaf_size: int = 48) -> tuple[np.ndarray, ...]:
     """Build the tree: returns ``(points, perm, start, stop, split_dim, split_val)``.
 
     ``points`` is ``X[perm].T`` (features by points, C-contiguous float64); node ``i`` covers points
-    ``start[i]:stop[i]`` and splits on ``split_dim[i]`` at ``split_val[i]`` (left child: coordinate <=
-    value).
+    ``start[i]:stop[i]`` and splits on ``split_dim[i]`` (its widest feature) at ``split_val[i]``, the
+    median: the left child holds the lower half (coordinates <= value), the right child the rest
+    (coordinates >= value).
     """
+    X = np.ascontiguousarray(X, dtype=np.float64)
     n = len(X)
     depth = max(0, int(np.ceil(np.log2(max(n / leaf_size, 1)))))
     n_nodes = 2 ** (depth + 1) - 1
-    perm = np.arange(n)
+    perm = np.arange(n, dtype=np.int64)
     start = np.zeros(n_nodes, dtype=np.int64)
     stop = np.zeros(n_nodes, dtype=np.int64)
     split_dim = np.full(n_nodes, -1, dtype=np.int64)
     split_val = np.zeros(n_nodes, dtype=np.float64)
     stop[0] = n
-    first_leaf = 2**depth - 1
+    _split_nodes(X, perm, start, stop, split_dim, split_val, 2**depth - 1, np.empty(n))
+    points = np.ascontiguousarray(X[perm].T)
+    return points, perm, start, stop, split_dim, split_val
+
+
+@ngjit
+def _split_nodes(X, perm, start, stop, split_dim, split_val, first_leaf, keys):  # pragma: no cover - numba
+    """Split every inner node at the median of its widest feature (top down, reordering ``perm``)."""
+    d = X.shape[1]
     for node in range(first_leaf):
         lo, hi = start[node], stop[node]
         left, right = 2 * node + 1, 2 * node + 2
         if hi - lo < 2:
             start[left], stop[left], start[right], stop[right] = lo, hi, hi, hi
             continue
-        block = X[perm[lo:hi]]
-        dim = int(np.argmax(block.max(axis=0) - block.min(axis=0)))
-        mid = (hi - lo) // 2
-        order = np.argpartition(block[:, dim], mid)
-        perm[lo:hi] = perm[lo:hi][order]
+        dim = 0
+        widest = -1.0
+        for j in range(d):
+            low = high = X[perm[lo], j]
+            for p in range(lo + 1, hi):
+                v = X[perm[p], j]
+                low = min(low, v)
+                high = max(high, v)
+            if high - low > widest:
+                widest = high - low
+                dim = j
+        for p in range(lo, hi):
+            keys[p] = X[perm[p], dim]
+        mid = lo + (hi - lo) // 2
+        _select(keys, perm, lo, hi - 1, mid)
         split_dim[node] = dim
-        split_val[node] = X[perm[lo + mid], dim]
-        start[left], stop[left], start[right], stop[right] = lo, lo + mid, lo + mid, hi
-    points = np.ascontiguousarray(X[perm].T, dtype=np.float64)
-    return points, perm, start, stop, split_dim, split_val
+        split_val[node] = keys[mid]
+        start[left], stop[left], start[right], stop[right] = lo, mid, mid, hi
+
+
+@ngjit
+def _select(keys, perm, lo, hi, kth):  # pragma: no cover - numba
+    """Reorder ``keys[lo:hi + 1]`` and ``perm`` alike: ``keys[kth]`` in sorted place, none larger before it."""
+    while hi > lo:
+        # Median of three as pivot, then Hoare partition.
+        a, b, c = keys[lo], keys[(lo + hi) // 2], keys[hi]
+        pivot = max(min(a, b), min(max(a, b), c))
+        i, j = lo, hi
+        while i <= j:
+            while keys[i] < pivot:
+                i += 1
+            while keys[j] > pivot:
+                j -= 1
+            if i <= j:
+                keys[i], keys[j] = keys[j], keys[i]
+                perm[i], perm[j] = perm[j], perm[i]
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            return
 
 
 @ngjit
@@ -107,8 +151,17 @@ def _nearest(q, points, start, stop, split_dim, split_val, k, best_d, best_i, sc
         for j in range(len(off)):
             off[j] = stack_off[sp, j]
         leaf, sp = _descend(
-            q, stack_node[sp], stack_bound[sp], best_d[k - 1], split_dim, split_val, sp, stack_node, stack_bound,
-            stack_off, off,
+            q,
+            stack_node[sp],
+            stack_bound[sp],
+            best_d[k - 1],
+            split_dim,
+            split_val,
+            sp,
+            stack_node,
+            stack_bound,
+            stack_off,
+            off,
         )
         _leaf_distances(q, points, start[leaf], stop[leaf], dist)
         worst = best_d[k - 1]
@@ -142,8 +195,17 @@ def _count_within(q, points, start, stop, split_dim, split_val, radius, limit, s
         for j in range(len(off)):
             off[j] = stack_off[sp, j]
         leaf, sp = _descend(
-            q, stack_node[sp], stack_bound[sp], radius, split_dim, split_val, sp, stack_node, stack_bound,
-            stack_off, off,
+            q,
+            stack_node[sp],
+            stack_bound[sp],
+            radius,
+            split_dim,
+            split_val,
+            sp,
+            stack_node,
+            stack_bound,
+            stack_off,
+            off,
         )
         _leaf_distances(q, points, start[leaf], stop[leaf], dist)
         for p in range(stop[leaf] - start[leaf]):
@@ -166,6 +228,17 @@ def _scratch(start, stop, d):  # pragma: no cover - numba
         np.zeros(d, dtype=np.float64),
         np.empty(leaf_max, dtype=np.float64),
     )
+
+
+@pjit
+def kneighbors(queries, points, start, stop, split_dim, split_val, k, dist, idx):  # pragma: no cover - numba
+    """Find the ``k`` nearest points of each query: squared distances ascending in ``dist[i]``, positions in ``idx``."""
+    m, d = queries.shape
+    block = 256
+    for b in prange((m + block - 1) // block):
+        scratch = _scratch(start, stop, d)
+        for i in range(b * block, min(m, (b + 1) * block)):
+            _nearest(queries[i], points, start, stop, split_dim, split_val, k, dist[i], idx[i], scratch)
 
 
 @pjit

@@ -123,6 +123,22 @@ def test_surface_reflectance_scaling(dn):
     assert np.isnan(refl[~ok]).all()
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.uint32, np.int64])
+def test_to_reflectance_equals_numpy_bit_for_bit(meta, dtype):
+    """The kernel rounds the float64 product once (radiance) and divides in float32 (SR), as numpy does."""
+    info = np.iinfo(dtype)
+    dn = np.random.default_rng(1).integers(max(info.min, -40000), min(info.max, 2**40), (4, 33, 47), endpoint=True)
+    dn = dn.astype(dtype)
+    dn[:, ::5, ::3] = 0
+    factor = np.array([meta.reflectance_coefficients[b] for b in (1, 2, 3, 4)])[:, None, None]
+    expected = (dn * factor).astype(np.float32)
+    expected[dn == 0] = np.nan
+    np.testing.assert_array_equal(to_reflectance(dn, meta), expected)
+    expected = dn.astype(np.float32) / np.float32(10000)
+    expected[dn == 0] = np.nan
+    np.testing.assert_array_equal(to_reflectance(dn, product="analytic_sr"), expected)
+
+
 def test_to_reflectance_refusals(meta):
     dn = np.ones((4, 2, 2), np.uint16)
     with pytest.raises(ProductError, match="convert it twice"):

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import rasterio
 
+from cropseg._core.reflectance import scale_dn
 from cropseg.errors import InvalidInputError, MetadataError, ProductError, SceneReadError
 from cropseg.types import PathLike
 
@@ -333,14 +334,13 @@ def to_reflectance(
     band_numbers = tuple(range(1, array.shape[0] + 1)) if bands is None else tuple(bands)
     if len(band_numbers) != array.shape[0]:
         raise InvalidInputError(f"bands {bands!r} names {len(band_numbers)} bands but dn has {array.shape[0]}")
-    nodata = array == 0
     if prod.surface_reflectance:
         if metadata is not None:
             raise ProductError(
                 f"{prod.name} is surface reflectance (DN / 10000): applying the XML reflectance "
                 "coefficients too would convert it twice; call to_reflectance without metadata"
             )
-        out = array.astype(np.float32) / np.float32(SR_SCALE)
+        factor, divisor = np.ones(array.shape[0]), float(SR_SCALE)
     else:
         if metadata is None:
             raise ProductError(
@@ -354,9 +354,9 @@ def to_reflectance(
                 f"{prod.name} image has {len(prod.band_names)} bands (reading bands {list(band_numbers)}); "
                 "use the XML delivered with this image"
             )
-        factor = np.array([coefficients[b] for b in band_numbers], dtype=np.float64)[:, None, None]
-        out = (array * factor).astype(np.float32)
-    out[nodata] = np.nan
+        factor, divisor = np.array([coefficients[b] for b in band_numbers], dtype=np.float64), 0.0
+    out = np.empty(array.shape, dtype=np.float32)
+    scale_dn(array, factor, divisor, out)
     return out
 
 

@@ -16,6 +16,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from cropseg._core.reflectance import apply_valid
 from cropseg.errors import GridMismatchError, InvalidInputError, ProductError, SceneReadError
 from cropseg.reflectance import (
     Product,
@@ -254,7 +255,7 @@ def read_scene(
     reflectance = to_reflectance(
         dn, None if prod.surface_reflectance else meta, product=prod, bands=band_numbers
     )
-    valid = ~np.isnan(reflectance).any(axis=0)
+    valid = np.ones(reflectance.shape[1:], dtype=np.bool_)
     if udm_path is not None:
         try:
             with rasterio.open(udm_path) as uds:
@@ -266,8 +267,8 @@ def read_scene(
                     )
         except rasterio.RasterioIOError as exc:
             raise SceneReadError(f"UDM2 {str(udm_path)!r} cannot be read ({exc})") from exc
-        valid &= udm2_mask(udm_path, min_confidence=min_confidence, window=win)
-    reflectance[:, ~valid] = np.nan
+        valid = udm2_mask(udm_path, min_confidence=min_confidence, window=win)
+    apply_valid(reflectance, valid)  # invalid where any band is nan or the UDM2 says so; nan in every band
     names = tuple(prod.band_names[b - 1] for b in band_numbers)
     item_id = meta.item_id if meta is not None else p.stem.split("_3B_")[0]
     logger.debug("read %s window=%s bands=%s", p.name, win, names)

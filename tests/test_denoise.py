@@ -52,6 +52,25 @@ def test_median_network_on_larger_images_equals_scipy(dtype, ksize):
         np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ksize", [7, 15])
+def test_median_of_many_distinct_floats_on_larger_images_equals_scipy(dtype, ksize):
+    # More than 65 536 distinct values: no rank transform, the comparator network itself.
+    img = np.random.default_rng(ksize).normal(size=(50, 1400)).astype(dtype)
+    assert len(np.unique(img)) > 65536
+    np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
+
+
+@pytest.mark.parametrize("ksize", [11, 21])
+def test_median_uint16_histogram_across_bin_edges_equals_scipy(ksize):
+    # The tracked median steps value by value inside 256-value bins and bin by bin across them.
+    rng = np.random.default_rng(ksize)
+    edges = rng.integers(0, 257, (40, 300)) * 256 + rng.integers(-3, 4, (40, 300))
+    smooth = np.cumsum(rng.integers(-40, 41, (40, 300)), axis=1) + 30000
+    for img in (edges.clip(0, 65535).astype(np.uint16), smooth.clip(0, 65535).astype(np.uint16)):
+        np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
+
+
 def test_median_stack_filters_each_band():
     rng = np.random.default_rng(0)
     stack = rng.integers(0, 1000, (3, 20, 30)).astype(np.uint16)
@@ -109,7 +128,7 @@ def test_majority_equals_median_on_binary_maps(class_map, ksize):
 
 
 @settings(max_examples=40, deadline=None)
-@given(arrays(np.uint16, st.tuples(st.integers(1, 20), st.integers(1, 20))), st.sampled_from([3, 5, 7, 9]))
+@given(arrays(np.uint16, st.tuples(st.integers(1, 20), st.integers(1, 20))), st.sampled_from([3, 5, 7, 9, 11, 13]))
 def test_median_hypothesis_uint16(img, ksize):
     np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
 
@@ -121,7 +140,8 @@ def test_median_hypothesis_uint16(img, ksize):
     st.sampled_from([3, 5, 7, 9]),
 )
 def test_median_hypothesis_float32(img, ksize):
-    # Infinities, signed zeros and repeated values through the comparator networks.
+    # Infinities, signed zeros and repeated values through the comparator networks (k < 7) and as
+    # uint16 ranks (k >= 7: a small image has fewer than 65 536 distinct values).
     np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
 
 

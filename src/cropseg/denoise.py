@@ -21,6 +21,7 @@ import rasterio.features
 
 from cropseg._core.majority import binary_vote, distinct_values, majority
 from cropseg._core.median import median3, median_gather, median_hist_u8, median_hist_u16, median_network
+from cropseg._core.ranks import collect_keys, from_ranks, index_keys, to_ranks
 from cropseg._networks import column_program, median_program
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
@@ -91,9 +92,12 @@ def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int, Any] | None:
 
 
 #: Largest window for the comparator-network median by dtype (measured crossovers: beyond them
-#: Huang's histograms win for uint8 / uint16); other dtypes use it up to 31, then selection.
-NETWORK_MAX_K = {np.dtype(np.uint8): 11, np.dtype(np.uint16): 15}
+#: Huang's histograms win for uint8 / uint16). Other dtypes are filtered as uint16 ranks when at
+#: most 65 536 values occur, else by the network up to 31, then by selection.
+NETWORK_MAX_K = {np.dtype(np.uint8): 11, np.dtype(np.uint16): 9}
 NETWORK_MAX_K_OTHER = 31
+#: Smallest window worth the rank transform of other dtypes (below it the network is as fast).
+RANKS_MIN_K = 7
 
 
 def _median_network(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
@@ -102,6 +106,36 @@ def _median_network(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
     # Column blocks sized so the k * k slot rows stay in the first-level caches.
     block = int(np.clip(65536 // (k * k * plane.itemsize) // 64 * 64, 64, 1024))
     median_network(plane, k, column_program(k), program, inputs, out_slot, block, _n_blocks(len(plane)), dst)
+
+
+def _median_small_ints(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
+    """Median of a uint8 / uint16 plane without nodata, k >= 5: the network, or Huang's histograms beyond it."""
+    if k <= NETWORK_MAX_K[plane.dtype]:
+        _median_network(plane, k, dst)
+    elif plane.dtype == np.uint8:
+        median_hist_u8(plane, k, dst)
+    else:
+        median_hist_u16(plane, k, _n_blocks(len(plane)), dst)
+
+
+def _dense_ranks(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(ranks, values)`` with ``values[ranks] == plane``, ranks uint16, when at most 65 536 values occur."""
+    if plane.dtype == np.int16:
+        return (plane.view(np.uint16) ^ np.uint16(0x8000)), np.arange(-32768, 32768, dtype=np.int16)
+    key_type = np.uint32 if plane.itemsize == 4 else np.uint64
+    keys = plane.reshape(-1).view(key_type)
+    bits = 17  # table of 2**17 slots, at most half full
+    empty = np.iinfo(key_type).max
+    table = np.full(1 << bits, empty, dtype=key_type)
+    if collect_keys(keys, table, empty, 64 - bits, 65536) < 0:
+        return None
+    found = table[table != empty]
+    values = np.sort(found.view(plane.dtype))  # -0.0 and 0.0 are both kept; they are equal as values
+    rank = np.zeros(len(table), dtype=np.uint16)
+    index_keys(values.view(key_type), table, 64 - bits, rank)
+    ranks = np.empty(plane.shape, dtype=np.uint16)
+    to_ranks(keys, table, 64 - bits, rank, ranks.reshape(-1))
+    return ranks, values
 
 
 def _vote(plane: np.ndarray, classes: tuple[int, int, Any], k: int, lower_median: bool, dst: np.ndarray) -> None:
@@ -190,12 +224,16 @@ def median_blur(
             median_gather(plane, k, True, fill, dst[band])
         elif k == 3:
             median3(plane, _n_blocks(len(plane)), dst[band])
-        elif k <= NETWORK_MAX_K.get(array.dtype, NETWORK_MAX_K_OTHER):
+        elif array.dtype in (np.uint8, np.uint16):
+            _median_small_ints(plane, k, dst[band])
+        elif k >= RANKS_MIN_K and (dense := _dense_ranks(plane)) is not None:
+            # At most 65 536 distinct values (reflectance from 16-bit DNs always): filter their ranks.
+            ranks, values = dense
+            medians = np.empty_like(ranks)
+            _median_small_ints(ranks, k, medians)
+            from_ranks(values, medians.reshape(-1), dst[band].reshape(-1))
+        elif k <= NETWORK_MAX_K_OTHER:
             _median_network(plane, k, dst[band])
-        elif array.dtype == np.uint8:
-            median_hist_u8(plane, k, dst[band])
-        elif array.dtype == np.uint16:
-            median_hist_u16(plane, k, _n_blocks(len(plane)), dst[band])
         else:
             median_gather(plane, k, False, array.dtype.type(0), dst[band])
     return result

@@ -4,7 +4,7 @@
 - ``median_network``: any odd k by a comparator program over column-sorted windows, any dtype, no
   nodata (used up to the window size where the histograms overtake it).
 - ``median_hist_u8``: Huang's sliding histogram for uint8, any odd k, no nodata.
-- ``median_hist_u16``: the same with a two-level (256 x 256) histogram for uint16.
+- ``median_hist_u16``: the same for uint16, with the median tracked from pixel to pixel.
 - ``median_gather``: any dtype and k, optionally ignoring a nodata value (and NaN): gathers the valid
   window values and selects the lower middle one.
 """
@@ -213,11 +213,14 @@ def median_hist_u8(img, k, out):  # pragma: no cover - numba
 
 @pjit
 def median_hist_u16(img, k, n_blocks, out):  # pragma: no cover - numba
-    """Huang's algorithm with a coarse (high byte) and a fine (full value) histogram for uint16.
+    """Huang's algorithm for uint16 with the median tracked incrementally.
 
-    Rows are split into ``n_blocks`` bands, each with its own histograms (cleared by removing the
-    last window of a row, not by zeroing 65 536 bins). The coarse median bin is tracked as in Huang's
-    algorithm; the median is then found by a scan of at most 256 fine bins.
+    Rows are split into ``n_blocks`` bands, each with its own fine (full value) and coarse (high
+    byte) histograms, cleared by removing the last window of a row rather than by zeroing 65 536
+    bins. The median ``m`` and the count ``lt`` of window values below it are kept across pixels:
+    each value entering or leaving the window adjusts ``lt``, then ``m`` steps to the new median,
+    one value at a time within a 256-value bin and a whole bin at a time across bins, so neighbouring
+    medians that are close cost a few steps.
     """
     rows, cols = img.shape
     h = k // 2
@@ -227,8 +230,8 @@ def median_hist_u16(img, k, n_blocks, out):  # pragma: no cover - numba
         fine = np.zeros(65536, dtype=np.int32)
         coarse = np.zeros(256, dtype=np.int32)
         for r in range(blk * step, min((blk + 1) * step, rows)):
-            mc = 0
-            ltc = 0
+            m = 0
+            lt = 0
             for dr in range(-h, h + 1):
                 rr = min(max(r + dr, 0), rows - 1)
                 for dc in range(-h, h + 1):
@@ -244,25 +247,28 @@ def median_hist_u16(img, k, n_blocks, out):  # pragma: no cover - numba
                         v = img[rr, cl]
                         fine[v] -= 1
                         coarse[v >> 8] -= 1
-                        if (v >> 8) < mc:
-                            ltc -= 1
+                        lt -= np.int64(v < m)
                         v = img[rr, cr]
                         fine[v] += 1
                         coarse[v >> 8] += 1
-                        if (v >> 8) < mc:
-                            ltc += 1
-                while ltc > half:
-                    mc -= 1
-                    ltc -= coarse[mc]
-                while ltc + coarse[mc] <= half:
-                    ltc += coarse[mc]
-                    mc += 1
-                acc = ltc
-                v = mc << 8
-                while acc + fine[v] <= half:
-                    acc += fine[v]
-                    v += 1
-                out[r, c] = v
+                        lt += np.int64(v < m)
+                # Step down while more than half the window lies below m, up while at most half
+                # lies at or below it; whole bins when m sits on a bin edge and the bin fits.
+                while lt > half:
+                    if m & 255 == 0 and lt - coarse[(m >> 8) - 1] > half:
+                        m -= 256
+                        lt -= coarse[m >> 8]
+                    else:
+                        m -= 1
+                        lt -= fine[m]
+                while lt + fine[m] <= half:
+                    if m & 255 == 0 and lt + coarse[m >> 8] <= half:
+                        lt += coarse[m >> 8]
+                        m += 256
+                    else:
+                        lt += fine[m]
+                        m += 1
+                out[r, c] = m
             # Empty the histograms: remove the row's last window.
             for dr in range(-h, h + 1):
                 rr = min(max(r + dr, 0), rows - 1)

@@ -1,0 +1,82 @@
+"""Rank transform kernels: the distinct values of an image as dense uint16 ranks, through a hash table.
+
+A median (any order statistic) commutes with a strictly increasing map, so an image with at most
+65 536 distinct values can be filtered as uint16 ranks and mapped back. Keys are the raw bits of
+the values (unsigned integers of the same width); in the table, a key with all bits set (a NaN
+pattern that never occurs: images with NaN take the nodata path) marks a free slot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from cropseg._core._jit import ngjit, pjit
+
+__all__ = ["collect_keys", "index_keys", "to_ranks", "from_ranks"]
+
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+@ngjit
+def _slot(key, shift):  # pragma: no cover - numba
+    """Fibonacci hashing of a key to a table slot (the top bits of the product)."""
+    return np.int64((np.uint64(key) * _MULT) >> np.uint64(shift))
+
+
+@ngjit
+def collect_keys(keys, table, empty, shift, limit):  # pragma: no cover - numba
+    """Insert every key into ``table`` (open addressing, ``empty`` marks free slots).
+
+    Returns the number of distinct keys, or -1 as soon as it exceeds ``limit``.
+    """
+    mask = len(table) - 1
+    n = 0
+    for i in range(len(keys)):
+        key = keys[i]
+        s = _slot(key, shift)
+        while table[s] != empty and table[s] != key:
+            s = (s + 1) & mask
+        if table[s] == empty:
+            table[s] = key
+            n += 1
+            if n > limit:
+                return -1
+    return n
+
+
+@ngjit
+def index_keys(sorted_keys, table, shift, rank):  # pragma: no cover - numba
+    """Set ``rank[slot]`` to the position of each key of ``sorted_keys`` in that order."""
+    mask = len(table) - 1
+    for r in range(len(sorted_keys)):
+        key = sorted_keys[r]
+        s = _slot(key, shift)
+        while table[s] != key:
+            s = (s + 1) & mask
+        rank[s] = r
+
+
+@pjit
+def to_ranks(keys, table, shift, rank, out):  # pragma: no cover - numba
+    """Rank of every key (all present in ``table``) into ``out``, in parallel over chunks."""
+    mask = len(table) - 1
+    n = len(keys)
+    chunk = 65536
+    for b in prange((n + chunk - 1) // chunk):
+        for i in range(b * chunk, min(n, (b + 1) * chunk)):
+            key = keys[i]
+            s = _slot(key, shift)
+            while table[s] != key:
+                s = (s + 1) & mask
+            out[i] = rank[s]
+
+
+@pjit
+def from_ranks(values, ranks, out):  # pragma: no cover - numba
+    """``out[i] = values[ranks[i]]`` in parallel over chunks (1-D arrays)."""
+    n = len(ranks)
+    chunk = 65536
+    for b in prange((n + chunk - 1) // chunk):
+        for i in range(b * chunk, min(n, (b + 1) * chunk)):
+            out[i] = values[ranks[i]]

@@ -25,7 +25,7 @@ def random_image(rng, shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("ksize", [3, 5, 7, 15])
+@pytest.mark.parametrize("ksize", [3, 5, 7, 15, 25])
 def test_median_equals_scipy_and_cv2(dtype, shape, ksize):
     rng = np.random.default_rng(abs(hash((shape, ksize))) % 2**32)
     img = random_image(rng, shape, dtype)
@@ -36,11 +36,12 @@ def test_median_equals_scipy_and_cv2(dtype, shape, ksize):
         np.testing.assert_array_equal(ours, cv2.medianBlur(img, ksize))
 
 
-@pytest.mark.parametrize("ksize", [3, 5, 7, 9, 31, 61])
+@pytest.mark.parametrize("ksize", [3, 5, 7, 9, 13, 23, 25, 31, 61])
 def test_median_uint8_equals_cv2_on_larger_images(ksize):
+    # Every uint8 path (network, Huang, Perreault-Hebert): few levels with ties, and all 256 levels.
     rng = np.random.default_rng(ksize)
-    img = (rng.random((70, 90)) * 5).astype(np.uint8) * 50
-    np.testing.assert_array_equal(median_blur(img, ksize), cv2.medianBlur(img, ksize))
+    for img in ((rng.random((70, 90)) * 5).astype(np.uint8) * 50, rng.integers(0, 256, (90, 300)).astype(np.uint8)):
+        np.testing.assert_array_equal(median_blur(img, ksize), cv2.medianBlur(img, ksize))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

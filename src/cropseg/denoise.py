@@ -20,7 +20,14 @@ import numpy.typing as npt
 import rasterio.features
 
 from cropseg._core.majority import binary_vote, distinct_values, majority
-from cropseg._core.median import median3, median_gather, median_hist_u8, median_hist_u16, median_network
+from cropseg._core.median import (
+    median3,
+    median_gather,
+    median_hist_u8,
+    median_hist_u16,
+    median_network,
+    median_ph_u8,
+)
 from cropseg._core.ranks import collect_keys, from_ranks, index_keys, to_ranks
 from cropseg._networks import column_program, median_program
 from cropseg._validate import check_option
@@ -96,6 +103,9 @@ def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int, Any] | None:
 #: most 65 536 values occur, else by the network up to 31, then by selection.
 NETWORK_MAX_K = {np.dtype(np.uint8): 11, np.dtype(np.uint16): 9}
 NETWORK_MAX_K_OTHER = 31
+#: Largest uint8 window for Huang's histogram (per-pixel cost grows with k); beyond it Perreault
+#: and Hebert's constant-time median wins (measured crossover).
+HUANG_MAX_K_U8 = 23
 #: Smallest window worth the rank transform of other dtypes (below it the network is as fast).
 RANKS_MIN_K = 7
 
@@ -112,8 +122,10 @@ def _median_small_ints(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
     """Median of a uint8 / uint16 plane without nodata, k >= 5: the network, or Huang's histograms beyond it."""
     if k <= NETWORK_MAX_K[plane.dtype]:
         _median_network(plane, k, dst)
-    elif plane.dtype == np.uint8:
+    elif plane.dtype == np.uint8 and k <= HUANG_MAX_K_U8:
         median_hist_u8(plane, k, dst)
+    elif plane.dtype == np.uint8:
+        median_ph_u8(plane, k, _n_blocks(len(plane)), dst)
     else:
         median_hist_u16(plane, k, _n_blocks(len(plane)), dst)
 

@@ -4,6 +4,7 @@
 - ``median_network``: any odd k by a comparator program over column-sorted windows, any dtype, no
   nodata (used up to the window size where the histograms overtake it).
 - ``median_hist_u8``: Huang's sliding histogram for uint8, any odd k, no nodata.
+- ``median_ph_u8``: Perreault and Hebert's constant-time median for uint8 (large k), no nodata.
 - ``median_hist_u16``: the same for uint16, with the median tracked from pixel to pixel.
 - ``median_gather``: any dtype and k, optionally ignoring a nodata value (and NaN): gathers the valid
   window values and selects the lower middle one.
@@ -16,7 +17,7 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["median3", "median_network", "median_hist_u8", "median_hist_u16", "median_gather"]
+__all__ = ["median3", "median_network", "median_hist_u8", "median_ph_u8", "median_hist_u16", "median_gather"]
 
 
 @ngjit
@@ -209,6 +210,87 @@ def median_hist_u8(img, k, out):  # pragma: no cover - numba
                 lt += hist[m]
                 m += 1
             out[r, c] = m
+
+
+@pjit
+def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
+    """Perreault and Hebert's constant-time median for uint8, with fine histograms updated lazily.
+
+    Rows are split into ``n_blocks`` bands. Each band keeps one histogram per (edge-replicated)
+    column over the ``k`` rows of the window, coarse (16 bins of 16 values) and fine (256 bins),
+    moved down one row at a time. Along a row, the window's coarse histogram is the sum of ``k``
+    column histograms, updated by one column in and one out; the median's coarse bin is found in it,
+    and only that bin's 16 fine counts are brought up to date (from where they were last valid, or
+    summed afresh), as in OpenCV's implementation. Bins are found by branch-free counting.
+    """
+    rows, cols = img.shape
+    h = k // 2
+    width = cols + 2 * h
+    half = (k * k) // 2
+    step = (rows + n_blocks - 1) // n_blocks
+    for blk in prange(n_blocks):
+        colc = np.zeros((width, 16), dtype=np.uint16)  # a column holds k <= 65 535 values
+        colf = np.zeros((width, 16, 16), dtype=np.uint16)
+        hc = np.zeros(16, dtype=np.int32)
+        hf = np.zeros((16, 16), dtype=np.int32)
+        valid_at = np.empty(16, dtype=np.int64)
+        first = blk * step
+        for r in range(first, min((blk + 1) * step, rows)):
+            if r == first:
+                for dr in range(-h, h + 1):
+                    rr = min(max(r + dr, 0), rows - 1)
+                    for p in range(width):
+                        v = img[rr, min(max(p - h, 0), cols - 1)]
+                        colc[p, v >> 4] += 1
+                        colf[p, v >> 4, v & 15] += 1
+            else:
+                up = min(max(r - h - 1, 0), rows - 1)
+                down = min(r + h, rows - 1)
+                for p in range(width):
+                    cc = min(max(p - h, 0), cols - 1)
+                    a = img[up, cc]
+                    b = img[down, cc]
+                    if a != b:
+                        colc[p, a >> 4] -= 1
+                        colf[p, a >> 4, a & 15] -= 1
+                        colc[p, b >> 4] += 1
+                        colf[p, b >> 4, b & 15] += 1
+            for j in range(16):
+                hc[j] = 0
+                valid_at[j] = -(2 * k)
+            for p in range(k):
+                for j in range(16):
+                    hc[j] += colc[p, j]
+            for c in range(cols):
+                if c > 0:
+                    for j in range(16):
+                        hc[j] += np.int32(colc[c + k - 1, j]) - np.int32(colc[c - 1, j])
+                # Coarse bin b of the median and the count below it: cumulative counts <= half.
+                acc = 0
+                b = 0
+                below = 0
+                for j in range(16):
+                    acc += hc[j]
+                    le = acc <= half
+                    b += np.int64(le)
+                    below = acc if le else below
+                if c - valid_at[b] >= k:
+                    for j in range(16):
+                        hf[b, j] = 0
+                    for p in range(c, c + k):
+                        for j in range(16):
+                            hf[b, j] += colf[p, b, j]
+                else:
+                    for q in range(valid_at[b] + 1, c + 1):
+                        for j in range(16):
+                            hf[b, j] += np.int32(colf[q + k - 1, b, j]) - np.int32(colf[q - 1, b, j])
+                valid_at[b] = c
+                acc = below
+                m = 0
+                for j in range(16):
+                    acc += hf[b, j]
+                    m += np.int64(acc <= half)
+                out[r, c] = b * 16 + m
 
 
 @pjit

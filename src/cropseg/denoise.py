@@ -122,10 +122,10 @@ def _median_small_ints(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
     """Median of a uint8 / uint16 plane without nodata, k >= 5: the network, or Huang's histograms beyond it."""
     if k <= NETWORK_MAX_K[plane.dtype]:
         _median_network(plane, k, dst)
-    elif plane.dtype == np.uint8 and k <= HUANG_MAX_K_U8:
-        median_hist_u8(plane, k, dst)
-    elif plane.dtype == np.uint8:
+    elif plane.dtype == np.uint8 and HUANG_MAX_K_U8 < k <= 255:  # 16-bit window counts
         median_ph_u8(plane, k, _n_blocks(len(plane)), dst)
+    elif plane.dtype == np.uint8:
+        median_hist_u8(plane, k, dst)
     else:
         median_hist_u16(plane, k, _n_blocks(len(plane)), dst)
 

@@ -214,7 +214,7 @@ def median_hist_u8(img, k, out):  # pragma: no cover - numba
 
 @pjit
 def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
-    """Perreault and Hebert's constant-time median for uint8, with fine histograms updated lazily.
+    """Perreault and Hebert's constant-time median for uint8 (k <= 255), with fine bins updated lazily.
 
     Rows are split into ``n_blocks`` bands. Each band keeps one histogram per (edge-replicated)
     column over the ``k`` rows of the window, coarse (16 bins of 16 values) and fine (256 bins),
@@ -231,8 +231,8 @@ def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
     for blk in prange(n_blocks):
         colc = np.zeros((width, 16), dtype=np.uint16)  # a column holds k <= 65 535 values
         colf = np.zeros((width, 16, 16), dtype=np.uint16)
-        hc = np.zeros(16, dtype=np.int32)
-        hf = np.zeros((16, 16), dtype=np.int32)
+        hc = np.zeros(16, dtype=np.uint16)  # a window holds k * k <= 65 535 values (k <= 255)
+        hf = np.zeros((16, 16), dtype=np.uint16)
         valid_at = np.empty(16, dtype=np.int64)
         first = blk * step
         for r in range(first, min((blk + 1) * step, rows)):
@@ -264,7 +264,7 @@ def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
             for c in range(cols):
                 if c > 0:
                     for j in range(16):
-                        hc[j] += np.int32(colc[c + k - 1, j]) - np.int32(colc[c - 1, j])
+                        hc[j] += colc[c + k - 1, j] - colc[c - 1, j]  # modulo 2**16, exact in the end
                 # Coarse bin b of the median and the count below it: cumulative counts <= half.
                 acc = 0
                 b = 0
@@ -283,7 +283,7 @@ def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
                 else:
                     for q in range(valid_at[b] + 1, c + 1):
                         for j in range(16):
-                            hf[b, j] += np.int32(colf[q + k - 1, b, j]) - np.int32(colf[q - 1, b, j])
+                            hf[b, j] += colf[q + k - 1, b, j] - colf[q - 1, b, j]
                 valid_at[b] = c
                 acc = below
                 m = 0

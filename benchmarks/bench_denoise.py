@@ -1,8 +1,9 @@
 """median_blur / majority_filter / remove_small_regions against cv2, scipy, skimage and rasterio, in one run.
 
-Images: an 8192 x 4096 uint8 class map (blobby fields plus 5 % speckle), and 4096 x 4096 uint16 and
-float32 reflectance bands. scipy and skimage are slow, so they are timed on a row crop and scaled to
-megapixels per second. Every comparison is also checked for equality where it is defined.
+Images: an 8192 x 4096 uint8 class map (blobby fields plus 5 % speckle); 4096 x 4096 bands: uint16
+DNs, their float32 reflectance (DN x coefficient), continuous float32 and a multi-valued uint8 image.
+scipy and skimage are slow, so they are timed on a row crop and scaled to megapixels per second.
+Every comparison is also checked for equality where it is defined.
 
 Run: ``.venv/bin/python benchmarks/bench_denoise.py [--quick]``.
 """
@@ -71,18 +72,34 @@ def main():
     side = 1024 if args.quick else 4096
     rng = np.random.default_rng(1)
     smooth = ndi.uniform_filter(rng.random((side, side)), 9)
-    for dtype in (np.uint16, np.float32):
-        band = (smooth * 3000 + rng.normal(0, 50, smooth.shape)).clip(1, 65535).astype(dtype)
+    dn = (smooth * 3000 + rng.normal(0, 50, smooth.shape)).clip(1, 65535).astype(np.uint16)
+    bands = {
+        # A band of 16-bit DNs, and its top-of-atmosphere reflectance (DN x coefficient, as Planet's
+        # radiance products give it): float32 with at most 65 536 distinct values.
+        "reflectance uint16": dn,
+        "reflectance float32": (dn * 2.37e-5).astype(np.float32),
+        # Continuous float32 (every value distinct), e.g. after resampling: no rank transform.
+        "continuous float32": (smooth * 3000 + rng.normal(0, 50, smooth.shape)).astype(np.float32),
+        # Multi-valued uint8 (a quantized index, not a class map) against cv2.
+        "multi-valued u8": (smooth * 400 - 100 + rng.normal(0, 12, smooth.shape)).clip(0, 255).astype(np.uint8),
+    }
+    for name, band in bands.items():
         crop = band[:128]
-        for k in (3, 5, 7) if args.quick else (3, 5, 7, 9, 11, 15):
-            # Windows above 9 x 9 leave the network path and are much slower: time them on a quarter.
-            image = band if k <= 9 else band[: side // 4]
-            ours = best_of(lambda: median_blur(image, k), repeats=1)
-            ref = best_of(lambda: ndi.median_filter(crop, size=k, mode="nearest"), repeats=1, warmup=False)
-            equal = np.array_equal(median_blur(crop, k), ndi.median_filter(crop, size=k, mode="nearest"))
-            print(f"| reflectance {np.dtype(dtype).name} | {k} | median_blur | {mps(image.size, ours):.1f} | "
-                  f"scipy median_filter | {mps(crop.size, ref):.1f} | "
-                  f"{mps(image.size, ours) / mps(crop.size, ref):.1f} | {equal} |")
+        ks = (3, 5, 7) if args.quick else (3, 5, 7, 9, 11, 15, 21, 31)
+        if name == "multi-valued u8" and not args.quick:
+            ks = (7, 9, 11, 15, 21, 31, 61)
+        for k in ks:
+            # Continuous float32 at k > 9 runs at a few MP/s: time it on a quarter of the band.
+            image = band if name != "continuous float32" or k <= 9 else band[: side // 4]
+            ours = mps(image.size, best_of(lambda: median_blur(image, k), repeats=1))
+            if band.dtype == np.uint8:
+                label, ref = "cv2.medianBlur", mps(image.size, best_of(lambda: cv2.medianBlur(image, k), repeats=1))
+                equal = np.array_equal(median_blur(image, k), cv2.medianBlur(image, k))
+            else:
+                label = "scipy median_filter"
+                ref = mps(crop.size, best_of(lambda: ndi.median_filter(crop, size=k, mode="nearest"), 1, warmup=False))
+                equal = np.array_equal(median_blur(crop, k), ndi.median_filter(crop, size=k, mode="nearest"))
+            print(f"| {name} | {k} | median_blur | {ours:.1f} | {label} | {ref:.1f} | {ours / ref:.1f} | {equal} |")
     for size in (10, 100):
         ours = best_of(lambda: remove_small_regions(with_nodata, size), repeats=1)
         ref = best_of(

@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from cropseg import InvalidInputError, ModelError, ModelWarning, Scene
+from cropseg._core import knn
 from cropseg.classify import (
     SCORINGS,
     CropKNN,
@@ -54,6 +55,35 @@ def test_predictions_equal_sklearn(weights, k):
     # Distance ties make the choice of neighbour arbitrary; continuous features have none here.
     np.testing.assert_array_equal(ours.predict(Q), ref.predict(Q.astype(np.float64)))
     np.testing.assert_allclose(ours.predict_proba(Q), ref.predict_proba(Q.astype(np.float64)))
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 15, 31])
+def test_certified_predictions_equal_sklearn(k):
+    # More queries than training points: the certificates are computed and settle many queries.
+    X, y = blobs(1500)
+    Q, _ = blobs(6000, seed=7)
+    ours = CropKNN(k, max_train_samples=None).fit(X, y)
+    ref = KNeighborsClassifier(k, algorithm="brute").fit(X.astype(np.float64), y)
+    np.testing.assert_array_equal(ours.predict(Q), ref.predict(Q.astype(np.float64)))
+    assert k in ours._certificates
+    radius2, _ = ours._certificates[k][1]
+    assert (radius2 > 0).mean() > 0.3  # most training points settle a neighbourhood
+
+
+@pytest.mark.parametrize("k", [3, 8, 15])
+def test_certificates_decide_as_the_search_on_ties(k):
+    # Features on a coarse grid: distances tie everywhere; certified and searched votes must agree.
+    rng = np.random.default_rng(k)
+    X = rng.integers(0, 6, (800, 3)).astype(np.float64) / 10
+    y = (X.sum(axis=1) + rng.normal(0, 0.15, 800) > 0.75).astype(int)
+    Q = np.ascontiguousarray(np.r_[rng.integers(0, 6, (3000, 3)) / 10, rng.random((3000, 3)) * 0.5])
+    model = CropKNN(k, max_train_samples=None).fit(X, y)
+    cert0, cert1 = model._certificates_for(k)
+    searched, certified = np.empty(len(Q), np.int64), np.empty(len(Q), np.int64)
+    knn.classify_two(Q, *model._class_trees, k, False, cert0, cert1, searched)
+    knn.classify_two(Q, *model._class_trees, k, True, cert0, cert1, certified)
+    np.testing.assert_array_equal(certified, searched)
+    assert (cert1[0] > 0).any() and (cert0[0] > 0).any()
 
 
 @pytest.mark.parametrize("n_jobs", [None, 1, -1, -2])

@@ -147,6 +147,9 @@ def _threads(n_jobs: int | None) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
+_NO_CERTIFICATES = ((np.empty(0), np.empty(0, dtype=np.int64)),) * 2
+
+
 def _check_n_jobs(n_jobs: Any) -> None:
     if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs == 0):
         raise InvalidInputError(f"n_jobs must be None or a nonzero int (-1 for every core), got {n_jobs!r}")
@@ -262,7 +265,9 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         points, perm, *nodes = knn.build(self._fit_X)
         self._kd = (points, perm, *nodes)
         self._kd_labels = np.ascontiguousarray(self._fit_y[perm])
-        # Two classes: one tree per class for the uniform vote (knn.classify_two).
+        # Two classes: one tree per class for the uniform vote (knn.classify_two), and its
+        # certificates per k, computed on first use (see predict).
+        self._certificates: dict[int, tuple[tuple[np.ndarray, np.ndarray], ...]] = {}
         self._class_trees = (
             tuple(knn.build(self._fit_X[self._fit_y == c]) for c in (0, 1)) if len(self.classes_) == 2 else None
         )
@@ -312,12 +317,28 @@ class CropKNN(ClassifierMixin, BaseEstimator):
         with _threads(self.n_jobs):
             two = trees is not None and min(len(t[1]) for t in trees) >= k - (k + 1) // 2 + 1
             if self.weights == "uniform" and two:
-                knn.classify_two(queries, *trees, k, winners)
+                # Certificates cost two searches per training point, once per k; they pay off when
+                # there are at least as many queries (a scene) and are kept for later calls.
+                certify = k in self._certificates or len(queries) >= len(self._fit_y)
+                cert0, cert1 = self._certificates_for(k) if certify else _NO_CERTIFICATES
+                knn.classify_two(queries, *trees, k, certify, cert0, cert1, winners)
             else:
                 points, _, *nodes = self._kd
                 distance = self.weights == "distance"
                 knn.classify(queries, points, self._kd_labels, *nodes, k, len(self.classes_), distance, winners)
         return self.classes_[winners]
+
+    def _certificates_for(self, k: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """Per class tree, the radius (squared) around each point within which the vote is settled."""
+        if k not in self._certificates:
+            tree0, tree1 = self._class_trees
+            certs = []
+            for tree in (tree0, tree1):
+                radius2, winner = np.empty(len(tree[1])), np.empty(len(tree[1]), dtype=np.int64)
+                knn.certificates(tree, tree0, tree1, k, radius2, winner)
+                certs.append((radius2, winner))
+            self._certificates[k] = tuple(certs)
+        return self._certificates[k]
 
     def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
         """Share of the (weighted) neighbour vote per class, columns in ``classes_`` order."""

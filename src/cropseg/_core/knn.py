@@ -10,7 +10,9 @@ per fit); :func:`classify` queries blocks of pixels in parallel and votes inside
 neighbours: with ``m0 = ceil(k / 2)`` and ``m1 = k - m0 + 1``, class 0 wins (ties go to the lower
 index, as scikit-learn's argmax) exactly when fewer than ``m1`` class-1 points lie strictly closer than
 the ``m0``-th nearest class-0 point. One tree per class answers that with an ``m``-nearest search in
-one tree and a count, stopped at ``m``, in the other.
+one tree and a count, stopped at ``m``, in the other. Half the pixels of a scene need not even
+that: :func:`certificates` gives each training point a radius within which the vote is known, and a
+query covered by a point of its own leaf is decided without a search.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["build", "kneighbors", "classify", "classify_two"]
+__all__ = ["build", "kneighbors", "classify", "classify_two", "certificates"]
 
 
 def build(X: np.ndarray, leaf_size: int = 48) -> tuple[np.ndarray, ...]:
@@ -294,15 +296,72 @@ def _outvoted(q, tree, other, m, m_other, strict, best_d, best_i, scratch, scrat
     return _count_within(q, other[0], other[2], other[3], other[4], other[5], radius, m_other, scratch_other) >= m_other
 
 
+@ngjit
+def _certified(q, tree, cert, dist):  # pragma: no cover - numba
+    """Return the class certified by a training point in the leaf of ``tree`` holding ``q``, or -1.
+
+    ``cert`` is ``(radius2, winner)`` per point of ``tree`` (tree order): within squared distance
+    ``radius2[p]`` of point ``p`` the vote is ``winner[p]`` (see :func:`certificates`).
+    """
+    points, _, start, stop, split_dim, split_val = tree
+    radius2, winner = cert
+    node = 0
+    n_nodes = len(split_dim)
+    while split_dim[node] >= 0 and 2 * node + 2 < n_nodes:
+        node = 2 * node + 1 if q[split_dim[node]] <= split_val[node] else 2 * node + 2
+    lo = start[node]
+    _leaf_distances(q, points, lo, stop[node], dist)
+    for p in range(stop[node] - lo):
+        if dist[p] < radius2[lo + p]:
+            return winner[lo + p]
+    return -1
+
+
 @pjit
-def classify_two(queries, tree0, tree1, k, out):  # pragma: no cover - numba
+def certificates(tree, tree0, tree1, k, radius2, winner):  # pragma: no cover - numba
+    """Where the vote is settled around each training point of ``tree`` (one of the two class trees).
+
+    With ``D0`` / ``D1`` the distances from point ``x`` to its ``m0``-th nearest class-0 and
+    ``m1``-th nearest class-1 point, the triangle inequality moves each by at most ``|q - x|`` at a
+    query ``q``; so wherever ``|q - x| < |D1 - D0| / 2`` the sign of ``D1 - D0`` is the vote at ``q``
+    (class 1 exactly when ``D1 < D0``). The radius is shrunk by ``1e-9`` of the distances, far more
+    than float64 rounding, so a certified query is decided as the full search would decide it.
+    ``radius2`` gets the squared radius (-1 where ``D0 == D1``), ``winner`` the class.
+    """
+    m0 = (k + 1) // 2
+    m1 = k - m0 + 1
+    points = tree[0]
+    d, n = points.shape
+    block = 256
+    for b in prange((n + block - 1) // block):
+        scratch0 = _scratch(tree0[2], tree0[3], d)
+        scratch1 = _scratch(tree1[2], tree1[3], d)
+        best_d = np.empty(max(m0, m1))
+        best_i = np.empty(max(m0, m1), dtype=np.int64)
+        x = np.empty(d)
+        for i in range(b * block, min(n, (b + 1) * block)):
+            for j in range(d):
+                x[j] = points[j, i]
+            _nearest(x, tree0[0], tree0[2], tree0[3], tree0[4], tree0[5], m0, best_d, best_i, scratch0)
+            d0 = np.sqrt(best_d[m0 - 1])
+            _nearest(x, tree1[0], tree1[2], tree1[3], tree1[4], tree1[5], m1, best_d, best_i, scratch1)
+            d1 = np.sqrt(best_d[m1 - 1])
+            r = 0.5 * abs(d1 - d0) - 1e-9 * (d0 + d1)
+            radius2[i] = r * r if r > 0.0 else -1.0
+            winner[i] = 1 if d1 < d0 else 0
+
+
+@pjit
+def classify_two(queries, tree0, tree1, k, certify, cert0, cert1, out):  # pragma: no cover - numba
     """Uniform ``k``-nearest vote between classes 0 and 1, each with its own tree (see the module notes).
 
     ``tree0`` / ``tree1`` are :func:`build` results ``(points, perm, start, stop, split_dim, split_val)``
     of each class's points, holding at least ``ceil(k / 2)`` and ``k - ceil(k / 2) + 1`` points. The
     class searched first is the previous pixel's (neighbouring pixels mostly agree), so the count in
     the other tree is usually of the losing class. A distance tie between the two deciding points goes
-    to class 0 either way.
+    to class 0 either way. With ``certify``, a query first looks for a training point in its leaf
+    (of that class's tree) whose certificate (:func:`certificates`, ``cert0`` / ``cert1``) covers it,
+    and needs no search when one does.
     """
     m, d = queries.shape
     m0 = (k + 1) // 2
@@ -316,9 +375,17 @@ def classify_two(queries, tree0, tree1, k, out):  # pragma: no cover - numba
         winner = 0
         for i in range(b * block, min(m, (b + 1) * block)):
             q = queries[i]
+            settled = -1
+            if certify:
+                if winner == 0:
+                    settled = _certified(q, tree0, cert0, scratch0[4])
+                else:
+                    settled = _certified(q, tree1, cert1, scratch1[4])
             # Class 1 must be strictly closer than class 0's deciding point, class 0 at most as far as
             # class 1's, so a distance tie goes to class 0 whichever class is searched first.
-            if winner == 0:
+            if settled >= 0:
+                winner = settled
+            elif winner == 0:
                 winner = 1 if _outvoted(q, tree0, tree1, m0, m1, True, best_d, best_i, scratch0, scratch1) else 0
             else:
                 winner = 0 if _outvoted(q, tree1, tree0, m1, m0, False, best_d, best_i, scratch1, scratch0) else 1

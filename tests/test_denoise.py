@@ -91,7 +91,7 @@ def placements(rng, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ksize", [3, 5])
+@pytest.mark.parametrize("ksize", [3, 5, 9])
 def test_nodata_median_against_naive(dtype, ksize):
     rng = np.random.default_rng(7)
     for shape in [(1, 1), (5, 9), (12, 7)]:
@@ -100,6 +100,37 @@ def test_nodata_median_against_naive(dtype, ksize):
             nodata = 0 if np.dtype(dtype).kind in "ui" else -9999.0
             img[where] = nodata
             np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), naive.median(img, ksize, nodata))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ksize", [3, 7, 27])
+def test_nodata_median_of_a_band_against_naive(dtype, ksize):
+    # A band with nodata rows and scattered nodata (the histogram paths, floats as ranks), at the
+    # extremes of the value range and at uint16 bin edges.
+    rng = np.random.default_rng(ksize)
+    if np.dtype(dtype).kind == "f":
+        img = (rng.integers(0, 3000, (30, 41)) * 2.37e-5).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        img = rng.choice([info.min, info.max, 255, 256, 511, 512, 1000], (30, 41)).astype(dtype)
+    nodata = np.iinfo(dtype).max if np.dtype(dtype).kind in "ui" else -1.0
+    img[:3] = nodata
+    img[rng.random(img.shape) < 0.2] = nodata
+    np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), naive.median(img, ksize, nodata))
+    if np.dtype(dtype).kind == "f":
+        img[rng.random(img.shape) < 0.1] = np.nan  # NaN and nodata together
+        np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), naive.median(img, ksize, nodata))
+
+
+def test_nodata_median_of_many_distinct_floats_on_larger_images_against_naive():
+    # More than 65 535 distinct valid values: no rank transform, the gathering kernel.
+    rng = np.random.default_rng(2)
+    img = rng.normal(size=(260, 260)).astype(np.float32)
+    img[rng.random(img.shape) < 0.02] = np.nan
+    assert len(np.unique(img[~np.isnan(img)])) > 65535
+    window = (slice(100, 112), slice(30, 50))
+    out = median_blur(img, 5)[window]
+    np.testing.assert_array_equal(out, naive.median(img, 5, None)[window])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -118,36 +118,54 @@ def _median_network(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
     median_network(plane, k, column_program(k), program, inputs, out_slot, block, _n_blocks(len(plane)), dst)
 
 
-def _median_small_ints(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
-    """Median of a uint8 / uint16 plane without nodata, k >= 5: the network, or Huang's histograms beyond it."""
-    if k <= NETWORK_MAX_K[plane.dtype]:
+def _median_small_ints(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) -> None:
+    """Median of a uint8 / uint16 plane, k >= 5 without nodata (any k with): network or histograms."""
+    kind = plane.dtype.type
+    if nodata is not None:
+        if plane.dtype == np.uint8:
+            median_hist_u8(plane, k, True, kind(nodata), dst)
+        else:
+            median_hist_u16(plane, k, _n_blocks(len(plane)), True, kind(nodata), dst)
+    elif k <= NETWORK_MAX_K[plane.dtype]:
         _median_network(plane, k, dst)
     elif plane.dtype == np.uint8 and HUANG_MAX_K_U8 < k <= 255:  # 16-bit window counts
         median_ph_u8(plane, k, _n_blocks(len(plane)), dst)
     elif plane.dtype == np.uint8:
-        median_hist_u8(plane, k, dst)
+        median_hist_u8(plane, k, False, kind(0), dst)
     else:
-        median_hist_u16(plane, k, _n_blocks(len(plane)), dst)
+        median_hist_u16(plane, k, _n_blocks(len(plane)), False, kind(0), dst)
 
 
-def _dense_ranks(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(ranks, values)`` with ``values[ranks] == plane``, ranks uint16, when at most 65 536 values occur."""
+def _dense_ranks(plane: np.ndarray, nodata: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
+    """``(ranks, values, invalid)``: uint16 ``ranks`` with ``values[ranks] == plane`` where valid.
+
+    ``invalid`` is the rank of nodata (and NaN, given as the fill value of float planes), or None
+    when there is no nodata. None when there are too many distinct values (65 536 valid values
+    without nodata, 65 535 with).
+    """
     if plane.dtype == np.int16:
-        return (plane.view(np.uint16) ^ np.uint16(0x8000)), np.arange(-32768, 32768, dtype=np.int16)
+        ranks = plane.view(np.uint16) ^ np.uint16(0x8000)
+        invalid = None if nodata is None else int(np.int16(nodata).view(np.uint16) ^ np.uint16(0x8000))
+        return ranks, np.arange(-32768, 32768, dtype=np.int16), invalid
     key_type = np.uint32 if plane.itemsize == 4 else np.uint64
-    keys = plane.reshape(-1).view(key_type)
+    flat = plane.reshape(-1)
+    keys = flat.view(key_type)
+    use_nodata = nodata is not None and not np.isnan(nodata)
+    fill = plane.dtype.type(0 if nodata is None else nodata)
     bits = 17  # table of 2**17 slots, at most half full
     empty = np.iinfo(key_type).max
     table = np.full(1 << bits, empty, dtype=key_type)
-    if collect_keys(keys, table, empty, 64 - bits, 65536) < 0:
+    limit = 65536 if nodata is None else 65535
+    if collect_keys(keys, flat, use_nodata, fill, table, empty, 64 - bits, limit) < 0:
         return None
-    found = table[table != empty]
-    values = np.sort(found.view(plane.dtype))  # -0.0 and 0.0 are both kept; they are equal as values
+    found = np.sort(table[table != empty].view(plane.dtype))  # -0.0 and 0.0 both kept; equal as values
     rank = np.zeros(len(table), dtype=np.uint16)
-    index_keys(values.view(key_type), table, 64 - bits, rank)
+    index_keys(found.view(key_type), table, 64 - bits, rank)
+    values = np.full(65536, fill, dtype=plane.dtype)
+    values[: len(found)] = found
     ranks = np.empty(plane.shape, dtype=np.uint16)
-    to_ranks(keys, table, 64 - bits, rank, ranks.reshape(-1))
-    return ranks, values
+    to_ranks(keys, flat, use_nodata, fill, table, 64 - bits, rank, np.uint16(65535), ranks.reshape(-1))
+    return ranks, values, None if nodata is None else 65535
 
 
 def _vote(plane: np.ndarray, classes: tuple[int, int, Any], k: int, lower_median: bool, dst: np.ndarray) -> None:
@@ -228,22 +246,22 @@ def median_blur(
         plane = planes[band]
         use_nodata = nd is not None or (is_float and bool(np.isnan(plane).any()))
         classes = _two_classes(plane, nd) if k > 3 or use_nodata else None
+        fill = (nd if nd is not None else array.dtype.type(np.nan)) if use_nodata else None
         if classes is not None:
             # A median of two values is a vote: box counts, whatever the window size.
             _vote(plane, classes, k, True, dst[band])
-        elif use_nodata:
-            fill = nd if nd is not None else array.dtype.type(np.nan)
-            median_gather(plane, k, True, fill, dst[band])
-        elif k == 3:
+        elif k == 3 and not use_nodata:
             median3(plane, _n_blocks(len(plane)), dst[band])
         elif array.dtype in (np.uint8, np.uint16):
-            _median_small_ints(plane, k, dst[band])
-        elif k >= RANKS_MIN_K and (dense := _dense_ranks(plane)) is not None:
+            _median_small_ints(plane, k, fill, dst[band])
+        elif (use_nodata or k >= RANKS_MIN_K) and (dense := _dense_ranks(plane, fill)) is not None:
             # At most 65 536 distinct values (reflectance from 16-bit DNs always): filter their ranks.
-            ranks, values = dense
+            ranks, values, invalid = dense
             medians = np.empty_like(ranks)
-            _median_small_ints(ranks, k, medians)
+            _median_small_ints(ranks, k, invalid, medians)
             from_ranks(values, medians.reshape(-1), dst[band].reshape(-1))
+        elif use_nodata:
+            median_gather(plane, k, True, fill, dst[band])
         elif k <= NETWORK_MAX_K_OTHER:
             _median_network(plane, k, dst[band])
         else:

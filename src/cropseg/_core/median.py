@@ -171,42 +171,51 @@ def median_network(img, k, columns, program, inputs, out_slot, block, n_blocks, 
 
 
 @pjit
-def median_hist_u8(img, k, out):  # pragma: no cover - numba
-    """Huang's algorithm: per row, a 256-bin window histogram slid along the row."""
+def median_hist_u8(img, k, use_nodata, nodata, out):  # pragma: no cover - numba
+    """Huang's algorithm: per row, a 256-bin window histogram slid along the row, the median tracked.
+
+    With ``use_nodata``, values equal to ``nodata`` stay out of the histogram, the target is the
+    lower middle of the valid values and a nodata centre gives ``nodata``.
+    """
     rows, cols = img.shape
     h = k // 2
-    half = (k * k) // 2
     for r in prange(rows):
         hist = np.zeros(256, dtype=np.int32)
+        n = 0
         for dr in range(-h, h + 1):
             rr = min(max(r + dr, 0), rows - 1)
             for dc in range(-h, h + 1):
-                cc = min(max(dc, 0), cols - 1)
-                hist[img[rr, cc]] += 1
-        # median m and lt = number of values below m
+                v = img[rr, min(max(dc, 0), cols - 1)]
+                if not (use_nodata and v == nodata):
+                    hist[v] += 1
+                    n += 1
+        # median m and lt = number of valid values below m
         m = 0
         lt = 0
-        while lt + hist[m] <= half:
-            lt += hist[m]
-            m += 1
-        out[r, 0] = m
-        for c in range(1, cols):
-            cl = min(max(c - h - 1, 0), cols - 1)
-            cr = min(c + h, cols - 1)
-            for dr in range(-h, h + 1):
-                rr = min(max(r + dr, 0), rows - 1)
-                v = img[rr, cl]
-                hist[v] -= 1
-                if v < m:
-                    lt -= 1
-                v = img[rr, cr]
-                hist[v] += 1
-                if v < m:
-                    lt += 1
-            while lt > half:
+        for c in range(cols):
+            if c > 0:
+                cl = min(max(c - h - 1, 0), cols - 1)
+                cr = min(c + h, cols - 1)
+                for dr in range(-h, h + 1):
+                    rr = min(max(r + dr, 0), rows - 1)
+                    v = img[rr, cl]
+                    if not (use_nodata and v == nodata):
+                        hist[v] -= 1
+                        lt -= np.int64(v < m)
+                        n -= 1
+                    v = img[rr, cr]
+                    if not (use_nodata and v == nodata):
+                        hist[v] += 1
+                        lt += np.int64(v < m)
+                        n += 1
+            if use_nodata and img[r, c] == nodata:
+                out[r, c] = nodata
+                continue
+            t = (n - 1) // 2
+            while lt > t:
                 m -= 1
                 lt -= hist[m]
-            while lt + hist[m] <= half:
+            while lt + hist[m] <= t:
                 lt += hist[m]
                 m += 1
             out[r, c] = m
@@ -294,19 +303,20 @@ def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
 
 
 @pjit
-def median_hist_u16(img, k, n_blocks, out):  # pragma: no cover - numba
-    """Huang's algorithm for uint16 with the median tracked incrementally.
+def median_hist_u16(img, k, n_blocks, use_nodata, nodata, out):  # pragma: no cover - numba
+    """Huang's algorithm for uint16 with the median tracked incrementally, optionally nodata-aware.
 
     Rows are split into ``n_blocks`` bands, each with its own fine (full value) and coarse (high
     byte) histograms, cleared by removing the last window of a row rather than by zeroing 65 536
     bins. The median ``m`` and the count ``lt`` of window values below it are kept across pixels:
     each value entering or leaving the window adjusts ``lt``, then ``m`` steps to the new median,
     one value at a time within a 256-value bin and a whole bin at a time across bins, so neighbouring
-    medians that are close cost a few steps.
+    medians that are close cost a few steps. With ``use_nodata``, values equal to ``nodata`` stay out
+    of the histograms, the target is the lower middle of the valid values, and a nodata centre gives
+    ``nodata`` (a valid centre is a valid value in its window).
     """
     rows, cols = img.shape
     h = k // 2
-    half = (k * k) // 2
     step = (rows + n_blocks - 1) // n_blocks
     for blk in prange(n_blocks):
         fine = np.zeros(65536, dtype=np.int32)
@@ -314,12 +324,16 @@ def median_hist_u16(img, k, n_blocks, out):  # pragma: no cover - numba
         for r in range(blk * step, min((blk + 1) * step, rows)):
             m = 0
             lt = 0
+            n = 0
             for dr in range(-h, h + 1):
                 rr = min(max(r + dr, 0), rows - 1)
                 for dc in range(-h, h + 1):
                     v = img[rr, min(max(dc, 0), cols - 1)]
+                    if use_nodata and v == nodata:
+                        continue
                     fine[v] += 1
                     coarse[v >> 8] += 1
+                    n += 1
             for c in range(cols):
                 if c > 0:
                     cl = min(max(c - h - 1, 0), cols - 1)
@@ -327,24 +341,33 @@ def median_hist_u16(img, k, n_blocks, out):  # pragma: no cover - numba
                     for dr in range(-h, h + 1):
                         rr = min(max(r + dr, 0), rows - 1)
                         v = img[rr, cl]
-                        fine[v] -= 1
-                        coarse[v >> 8] -= 1
-                        lt -= np.int64(v < m)
+                        if not (use_nodata and v == nodata):
+                            fine[v] -= 1
+                            coarse[v >> 8] -= 1
+                            lt -= np.int64(v < m)
+                            n -= 1
                         v = img[rr, cr]
-                        fine[v] += 1
-                        coarse[v >> 8] += 1
-                        lt += np.int64(v < m)
-                # Step down while more than half the window lies below m, up while at most half
-                # lies at or below it; whole bins when m sits on a bin edge and the bin fits.
-                while lt > half:
-                    if m & 255 == 0 and lt - coarse[(m >> 8) - 1] > half:
+                        if not (use_nodata and v == nodata):
+                            fine[v] += 1
+                            coarse[v >> 8] += 1
+                            lt += np.int64(v < m)
+                            n += 1
+                if use_nodata and img[r, c] == nodata:
+                    out[r, c] = nodata
+                    continue
+                # The target is the (n - 1) // 2-th smallest value. Step down while more values than
+                # that lie below m, up while m's own count does not reach it; whole bins when m sits
+                # on a bin edge and the bin fits.
+                t = (n - 1) // 2
+                while lt > t:
+                    if m & 255 == 0 and lt - coarse[(m >> 8) - 1] > t:
                         m -= 256
                         lt -= coarse[m >> 8]
                     else:
                         m -= 1
                         lt -= fine[m]
-                while lt + fine[m] <= half:
-                    if m & 255 == 0 and lt + coarse[m >> 8] <= half:
+                while lt + fine[m] <= t:
+                    if m & 255 == 0 and lt + coarse[m >> 8] <= t:
                         lt += coarse[m >> 8]
                         m += 256
                     else:
@@ -356,6 +379,8 @@ def median_hist_u16(img, k, n_blocks, out):  # pragma: no cover - numba
                 rr = min(max(r + dr, 0), rows - 1)
                 for dc in range(cols - 1 - h, cols + h):
                     v = img[rr, min(max(dc, 0), cols - 1)]
+                    if use_nodata and v == nodata:
+                        continue
                     fine[v] -= 1
                     coarse[v >> 8] -= 1
 

@@ -3,7 +3,7 @@
 A median (any order statistic) commutes with a strictly increasing map, so an image with at most
 65 536 distinct values can be filtered as uint16 ranks and mapped back. Keys are the raw bits of
 the values (unsigned integers of the same width); in the table, a key with all bits set (a NaN
-pattern that never occurs: images with NaN take the nodata path) marks a free slot.
+pattern, and NaN is never inserted) marks a free slot. Nodata and NaN get a rank of their own.
 """
 
 from __future__ import annotations
@@ -25,14 +25,18 @@ def _slot(key, shift):  # pragma: no cover - numba
 
 
 @ngjit
-def collect_keys(keys, table, empty, shift, limit):  # pragma: no cover - numba
-    """Insert every key into ``table`` (open addressing, ``empty`` marks free slots).
+def collect_keys(keys, values, use_nodata, nodata, table, empty, shift, limit):  # pragma: no cover - numba
+    """Insert the key of every valid value into ``table`` (open addressing, ``empty`` marks free slots).
 
+    ``keys`` are the bits of ``values``; NaN, and ``nodata`` with ``use_nodata``, are left out.
     Returns the number of distinct keys, or -1 as soon as it exceeds ``limit``.
     """
     mask = len(table) - 1
     n = 0
     for i in range(len(keys)):
+        v = values[i]
+        if v != v or (use_nodata and v == nodata):
+            continue
         key = keys[i]
         s = _slot(key, shift)
         while table[s] != empty and table[s] != key:
@@ -58,13 +62,17 @@ def index_keys(sorted_keys, table, shift, rank):  # pragma: no cover - numba
 
 
 @pjit
-def to_ranks(keys, table, shift, rank, out):  # pragma: no cover - numba
-    """Rank of every key (all present in ``table``) into ``out``, in parallel over chunks."""
+def to_ranks(keys, values, use_nodata, nodata, table, shift, rank, invalid, out):  # pragma: no cover - numba
+    """Rank of every key into ``out`` (``invalid`` for NaN and nodata values), in parallel over chunks."""
     mask = len(table) - 1
     n = len(keys)
     chunk = 65536
     for b in prange((n + chunk - 1) // chunk):
         for i in range(b * chunk, min(n, (b + 1) * chunk)):
+            v = values[i]
+            if v != v or (use_nodata and v == nodata):
+                out[i] = invalid
+                continue
             key = keys[i]
             s = _slot(key, shift)
             while table[s] != key:

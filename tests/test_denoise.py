@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from cropseg import InvalidInputError
-from cropseg.denoise import majority_filter, median_blur, remove_small_regions
+from cropseg.denoise import _dense_ranks, majority_filter, median_blur, remove_small_regions
 from cropseg.scene import iter_windows
 from tests import naive
 
@@ -122,6 +122,16 @@ def test_nodata_median_of_a_band_against_naive(dtype, ksize):
         np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), naive.median(img, ksize, nodata))
 
 
+@pytest.mark.parametrize("ksize", [3, 5, 7])
+def test_nodata_median_wider_than_a_block_against_naive(ksize):
+    # Whole-window sorting works on blocks of 256 columns: cross their edges.
+    rng = np.random.default_rng(ksize)
+    for img, nodata in ((rng.integers(0, 9, (7, 600)).astype(np.uint16), 0), (rng.normal(size=(7, 600)), np.nan)):
+        img[rng.random(img.shape) < 0.3] = nodata
+        expected = naive.median(img, ksize, None if np.isnan(nodata) else nodata)
+        np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), expected)
+
+
 def test_nodata_median_of_many_distinct_floats_on_larger_images_against_naive():
     # More than 65 535 distinct valid values: no rank transform, the gathering kernel.
     rng = np.random.default_rng(2)
@@ -153,8 +163,10 @@ def test_majority_against_naive(class_map, ksize):
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.uint8, st.tuples(st.integers(1, 25), st.integers(1, 25)), elements=st.sampled_from([0, 1])),
-       st.sampled_from([3, 5, 7, 9, 11]))
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 25), st.integers(1, 25)), elements=st.sampled_from([0, 1])),
+    st.sampled_from([3, 5, 7, 9, 11]),
+)
 def test_majority_equals_median_on_binary_maps(class_map, ksize):
     np.testing.assert_array_equal(majority_filter(class_map, ksize, nodata=None), median_blur(class_map, ksize))
 
@@ -165,6 +177,26 @@ def test_median_hypothesis_uint16(img, ksize):
     np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from([np.float32, np.float64]).flatmap(
+        lambda t: arrays(
+            t,
+            st.tuples(st.integers(1, 15), st.integers(1, 15)),
+            elements=st.floats(allow_nan=False, width=64 if t == np.float64 else 32),
+        )
+    )
+)
+def test_rank_transform_keeps_every_bit_and_the_order(img):
+    ranks, values, _ = _dense_ranks(img, None)
+    key = np.uint32 if img.dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(values[ranks].view(key), img.view(key))  # -0.0 stays -0.0
+    # Smaller values have smaller ranks (equal ones, -0.0 and 0.0, may differ).
+    order = np.lexsort((ranks.ravel(), img.ravel()))
+    assert (np.diff(ranks.ravel()[order].astype(np.int64)) >= 0).all()
+
+
+@settings(deadline=None)
 @given(
     arrays(
         np.float32, st.tuples(st.integers(1, 20), st.integers(1, 20)), elements=st.floats(allow_nan=False, width=32)

@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["sorting_network", "column_program", "median_program", "MIN_ONLY", "MAX_ONLY", "BOTH"]
+__all__ = ["sorting_network", "column_program", "window_sort_program", "median_program", "MIN_ONLY", "MAX_ONLY", "BOTH"]
 
 #: Operation kinds of a program row ``(a, b, kind)``: ``a = min(a, b)``, ``b = max(a, b)`` or both.
 MIN_ONLY, MAX_ONLY, BOTH = 1, 2, 3
@@ -55,6 +55,18 @@ def column_program(k: int) -> np.ndarray:
     return np.column_stack([pairs, np.full(len(pairs), BOTH, dtype=np.int64)])
 
 
+@functools.cache
+def window_sort_program(k: int) -> np.ndarray:
+    """Build a program ``(m, 3)`` putting ranks ``0 .. k * k // 2`` of a column-sorted window in slots ``0 ..``.
+
+    Batcher's network over all ``k * k`` slots, pruned as :func:`median_program` is. Used where the
+    median's rank differs from window to window (nodata-aware medians, whose rank ``(n - 1) // 2``
+    of ``n`` valid values is at most ``k * k // 2``).
+    """
+    ops, _ = _prune([tuple(p) for p in sorting_network(k * k)], k, set(range(k * k // 2 + 1)))
+    return ops
+
+
 def _zero_one_columns(k: int) -> np.ndarray:
     """Every column-sorted 0-1 ``k x k`` window, bit-packed: row ``j * k + d`` is rank ``j`` of column ``d``."""
     n = (k + 1) ** k
@@ -92,6 +104,16 @@ def median_program(k: int) -> tuple[np.ndarray, int, np.ndarray]:
     below = sum(1 for j in range(k) for d in range(k) if (k - j) * (k - d) - 1 > n - 1 - target)
     program += [(candidates[a], candidates[b]) for a, b in sorting_network(len(candidates))]
     out = candidates[target - below]
+    ops, live = _prune(program, k, {out})
+    return ops, out, np.array(sorted(live), dtype=np.int64)
+
+
+def _prune(program: list[tuple[int, int]], k: int, outputs: set[int]) -> tuple[np.ndarray, set[int]]:
+    """Drop the exchanges that never swap or do not reach ``outputs``; keep one side where one is used.
+
+    Never swapping is checked over every column-sorted 0-1 window, for ``k`` up to 7. Returns the
+    program ``(m, 3)`` and the slots it reads.
+    """
     if k <= _MAX_ZERO_ONE_K:
         state = _zero_one_columns(k)
         kept = []
@@ -100,11 +122,11 @@ def median_program(k: int) -> tuple[np.ndarray, int, np.ndarray]:
                 kept.append((a, b))
                 state[a], state[b] = state[a] & state[b], state[a] | state[b]
         program = kept
-    live = {out}
+    live = set(outputs)
     ops = []
     for a, b in reversed(program):
         if a in live or b in live:
             ops.append((a, b, BOTH if a in live and b in live else MIN_ONLY if a in live else MAX_ONLY))
             live |= {a, b}
     ops.reverse()
-    return np.array(ops, dtype=np.int64).reshape(-1, 3), out, np.array(sorted(live), dtype=np.int64)
+    return np.array(ops, dtype=np.int64).reshape(-1, 3), live

@@ -27,9 +27,10 @@ from cropseg._core.median import (
     median_hist_u16,
     median_network,
     median_ph_u8,
+    median_sorted_nodata,
 )
 from cropseg._core.ranks import collect_keys, from_ranks, index_keys, to_ranks
-from cropseg._networks import column_program, median_program
+from cropseg._networks import column_program, median_program, window_sort_program
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
 from cropseg.types import NODATA
@@ -106,6 +107,8 @@ NETWORK_MAX_K_OTHER = 31
 #: Largest uint8 window for Huang's histogram (per-pixel cost grows with k); beyond it Perreault
 #: and Hebert's constant-time median wins (measured crossover).
 HUANG_MAX_K_U8 = 23
+#: Largest window for nodata-aware medians by sorting whole windows; beyond, histograms (measured).
+SORTED_NODATA_MAX_K = 7
 #: Smallest window worth the rank transform of other dtypes (below it the network is as fast).
 RANKS_MIN_K = 7
 
@@ -158,11 +161,14 @@ def _dense_ranks(plane: np.ndarray, nodata: Any) -> tuple[np.ndarray, np.ndarray
     limit = 65536 if nodata is None else 65535
     if collect_keys(keys, flat, use_nodata, fill, table, empty, 64 - bits, limit) < 0:
         return None
-    found = np.sort(table[table != empty].view(plane.dtype))  # -0.0 and 0.0 both kept; equal as values
+    # Keys in value order, sorted as integers: a float sort may not keep the bits of -0.0 and 0.0.
+    found = table[table != empty]
+    sign = key_type(1 << (8 * plane.itemsize - 1))
+    found = found[np.argsort(np.where(found & sign, ~found, found | sign))]
     rank = np.zeros(len(table), dtype=np.uint16)
-    index_keys(found.view(key_type), table, 64 - bits, rank)
+    index_keys(found, table, 64 - bits, rank)
     values = np.full(65536, fill, dtype=plane.dtype)
-    values[: len(found)] = found
+    values[: len(found)] = found.view(plane.dtype)
     ranks = np.empty(plane.shape, dtype=np.uint16)
     to_ranks(keys, flat, use_nodata, fill, table, 64 - bits, rank, np.uint16(65535), ranks.reshape(-1))
     return ranks, values, None if nodata is None else 65535
@@ -252,6 +258,12 @@ def median_blur(
             _vote(plane, classes, k, True, dst[band])
         elif k == 3 and not use_nodata:
             median3(plane, _n_blocks(len(plane)), dst[band])
+        elif use_nodata and k <= SORTED_NODATA_MAX_K:
+            big = np.inf if is_float else np.iinfo(array.dtype).max
+            median_sorted_nodata(
+                plane, k, column_program(k), window_sort_program(k), 256, _n_blocks(len(plane)), fill,
+                array.dtype.type(big), dst[band],
+            )
         elif array.dtype in (np.uint8, np.uint16):
             _median_small_ints(plane, k, fill, dst[band])
         elif (use_nodata or k >= RANKS_MIN_K) and (dense := _dense_ranks(plane, fill)) is not None:

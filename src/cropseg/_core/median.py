@@ -6,6 +6,7 @@
 - ``median_hist_u8``: Huang's sliding histogram for uint8, any odd k, no nodata.
 - ``median_ph_u8``: Perreault and Hebert's constant-time median for uint8 (large k), no nodata.
 - ``median_hist_u16``: the same for uint16, with the median tracked from pixel to pixel.
+- ``median_sorted_nodata``: nodata-aware, small k: every window sorted whole, the valid middle picked.
 - ``median_gather``: any dtype and k, optionally ignoring a nodata value (and NaN): gathers the valid
   window values and selects the lower middle one.
 """
@@ -17,7 +18,15 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["median3", "median_network", "median_hist_u8", "median_ph_u8", "median_hist_u16", "median_gather"]
+__all__ = [
+    "median3",
+    "median_network",
+    "median_sorted_nodata",
+    "median_hist_u8",
+    "median_ph_u8",
+    "median_hist_u16",
+    "median_gather",
+]
 
 
 @ngjit
@@ -168,6 +177,56 @@ def median_network(img, k, columns, program, inputs, out_slot, block, n_blocks, 
                 dst = out[r, c0 : c0 + width]
                 for x in range(width):
                     dst[x] = res[x]
+
+
+@pjit
+def median_sorted_nodata(img, k, columns, program, block, n_blocks, nodata, big, out):  # pragma: no cover
+    """Nodata-aware median of every ``k x k`` window by sorting it whole (small ``k``).
+
+    As :func:`median_network`, but invalid values (``nodata`` and NaN) become ``big`` (the dtype's
+    largest value, which sorts last), ``program`` sorts all ``k * k`` slots, and each output takes
+    the rank ``(n - 1) // 2`` of its ``n`` valid values: valid values are the ``n`` smallest, and a
+    valid value equal to ``big`` is equal to whatever sorts beside it. A nodata centre gives
+    ``nodata``.
+    """
+    rows, cols = img.shape
+    h = k // 2
+    step = (rows + n_blocks - 1) // n_blocks
+    inputs = np.arange(k * k)
+    for b in prange(n_blocks):
+        col = np.empty((k, block + 2 * h), dtype=img.dtype)
+        valid = np.empty((k, block + 2 * h), dtype=np.int32)
+        column_count = np.empty(block + 2 * h, dtype=np.int32)
+        slots = np.empty((k * k, block), dtype=img.dtype)
+        for r in range(b * step, min((b + 1) * step, rows)):
+            for c0 in range(0, cols, block):
+                width = min(block, cols - c0)
+                wide = width + 2 * h
+                _load_window_rows(img, r, c0, width, k, col)
+                for dr in range(k):
+                    row = col[dr]
+                    ok = valid[dr]
+                    for x in range(wide):
+                        v = row[x]
+                        good = not (v == nodata or v != v)
+                        ok[x] = np.int32(good)
+                        row[x] = v if good else big
+                for x in range(wide):
+                    column_count[x] = 0
+                for dr in range(k):
+                    ok = valid[dr]
+                    for x in range(wide):
+                        column_count[x] += ok[x]
+                _run_program(col, columns, wide)
+                _shift_columns(col, slots, inputs, k, width)
+                _run_program(slots, program, width)
+                dst = out[r, c0 : c0 + width]
+                centre = valid[h]
+                for x in range(width):
+                    n = 0
+                    for d in range(k):
+                        n += column_count[x + d]
+                    dst[x] = slots[(n - 1) // 2, x] if centre[x + h] else nodata
 
 
 @pjit

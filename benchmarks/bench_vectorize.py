@@ -56,8 +56,10 @@ def main():
         mask, t = sacramento_mask(split)
         cases.append((f"Sacramento {split} 3 m", mask, t))
     vectorize(raw[:64, :64], transform, UTM)  # load the numba kernels
-    print("\n| mask | size | conn | ours s | rasterio s | ratio | polygons (ours / rio) | valid (ours / rio) "
-          "| same cover |")
+    print(
+        "\n| mask | size | conn | ours s | rasterio s | ratio | polygons (ours / rio) | valid (ours / rio) "
+        "| same cover |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, mask, t in cases:
         for conn in (8, 4):
@@ -66,8 +68,10 @@ def main():
             a = vectorize(mask, t, UTM, connectivity=conn)
             b = rasterio_path(mask, t, conn)
             same = abs(a.area_m2.sum() - shapely.area(b.geometry.values).sum()) < 1e-6 * a.area_m2.sum()
-            print(f"| {name} | {mask.shape[0]}x{mask.shape[1]} | {conn} | {ours:.3f} | {ref:.3f} | {ref / ours:.2f} "
-                  f"| {len(a)} / {len(b)} | {a.is_valid.mean():.1%} / {b.is_valid.mean():.1%} | {same} |")
+            print(
+                f"| {name} | {mask.shape[0]}x{mask.shape[1]} | {conn} | {ours:.3f} | {ref:.3f} | {ref / ours:.2f} "
+                f"| {len(a)} / {len(b)} | {a.is_valid.mean():.1%} / {b.is_valid.mean():.1%} | {same} |"
+            )
 
 
 if __name__ == "__main__":

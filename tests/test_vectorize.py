@@ -197,9 +197,10 @@ def test_simplify_keeps_a_valid_coverage_without_overlaps():
     assert shapely.is_valid(geoms).all()
     union = shapely.union_all(geoms)
     assert union.area == pytest.approx(shapely.area(geoms).sum())
-    assert shapely.get_num_coordinates(geoms).sum() <= shapely.get_num_coordinates(
-        vectorize(m, T, UTM, connectivity=4).geometry.values
-    ).sum()
+    assert (
+        shapely.get_num_coordinates(geoms).sum()
+        <= shapely.get_num_coordinates(vectorize(m, T, UTM, connectivity=4).geometry.values).sum()
+    )
 
 
 def test_write_geojson_rfc7946(tmp_path):

@@ -2,20 +2,26 @@
 
 OpenCV's ``cv2.findContours`` is the tracing engine. It follows the centres of boundary pixels,
 which on its own loses half a pixel all round (the original notebook's fields came out one pixel
-short on their right and bottom edges). cropseg traces a copy of the mask upsampled by two with
-nearest-neighbour: there every boundary pixel centre sits a quarter pixel inside a pixel edge, so
-the vertex ``p`` of a traced contour maps to the pixel corner ``(p + 1) // 2`` exactly, for outer
-rings and for holes alike. Polygons therefore trace pixel edges: a polygon's area is its pixel count
-times the pixel area, and :func:`cropseg.labels.rasterize_labels` of the result gives back the mask.
+short on their right and bottom edges). cropseg traces the complement of the mask inside a
+one-pixel frame (``RETR_CCOMP``, ``CHAIN_APPROX_NONE``) and turns each chain of complement pixels
+into the crack boundary between them and the region: OpenCV's border follower finds the next chain
+pixel by turning counter-clockwise from the previous one, so the neighbours it steps over are
+region pixels, and the pixel sides facing them, walked in order, are the region's boundary
+(:mod:`cropseg._core.vectorize`). Only the corners where that boundary turns are kept. Polygons
+therefore trace pixel edges: a polygon's area is its pixel count times the pixel area, and
+:func:`cropseg.labels.rasterize_labels` of the result gives back the mask.
 
-Connectivity has the meaning of ``rasterio.features.shapes``. The complement of the mask is traced
-(``RETR_CCOMP``): OpenCV treats the complement as 8-connected and so its holes are exactly the
-4-connected regions of the mask, and its outer borders nested inside them are their holes. A
-4-connected region always has a connected interior, so its polygon is valid once the rare ring that
-touches itself at a corner is split into simple loops (a shell loop, and holes touching it at a
-corner). With ``connectivity=8`` the 4-connected polygons of one 8-connected region are joined into a
-MultiPolygon whose parts touch at corners; that is the only valid OGC form of such a region (a single
-polygon through a corner pinch is invalid, as 1-2 % of ``rasterio.features.shapes``' polygons are).
+Connectivity has the meaning of ``rasterio.features.shapes``. OpenCV treats the complement as
+8-connected, so its holes are exactly the 4-connected regions of the mask, and its outer borders
+nested inside them are their holes. A hole ring finds its region through the nearest region edge to
+its left on its first row. A 4-connected region always has a connected interior, so its polygon is
+valid once the rare ring that touches itself at a corner is split into simple loops (a shell loop,
+and holes touching it at a corner). With ``connectivity=8`` the 4-connected polygons of one
+8-connected region (those whose rings meet at a corner where the mask is diagonal) are joined into
+a MultiPolygon whose parts touch at corners; that is the only valid OGC form of such a region (a
+single polygon through a corner pinch is invalid, as 1-2 % of ``rasterio.features.shapes``'
+polygons are). Rings come out with counter-clockwise exteriors and clockwise holes in map
+coordinates (reversed when the transform flips orientation), so nothing needs re-orienting.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import pyproj
 import shapely
 from affine import Affine
 
-from cropseg._core.vectorize import corner_rings, split_loops
+from cropseg._core.vectorize import crack_counts, crack_fill, link_rings, split_pinched, union_groups, write_rings
 from cropseg._io import atomic_path
 from cropseg._validate import as_crs, as_transform, check_ndim, check_option
 from cropseg.errors import InvalidInputError
@@ -47,141 +53,145 @@ __all__ = ["vectorize", "write_geojson", "FIELD_COLUMNS"]
 FIELD_COLUMNS = ("field_id", "area_m2", "perimeter_m", "n_holes")
 
 
-def _trace(
-    mask: npt.NDArray[np.uint8],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Trace the 4-connected regions of ``mask`` (0/1 uint8) into rings of pixel corners.
+def _framed_complement(array: np.ndarray, value: int) -> npt.NDArray[np.uint8]:
+    """``1`` where ``array`` is not ``value``, ``0`` where it is, inside a one-pixel frame of ``1``."""
+    rows, cols = array.shape
+    framed = np.empty((rows + 2, cols + 2), dtype=np.uint8)
+    framed[0] = framed[-1] = 1
+    framed[:, 0] = framed[:, -1] = 1
+    np.not_equal(array, value, out=framed[1:-1, 1:-1].view(np.bool_))
+    return framed
 
-    The complement of the mask, framed by one pixel of complement, is upsampled by two and traced
-    with ``RETR_CCOMP``. Its holes are the regions' exteriors; its outer borders (except the frame's)
-    are the regions' holes. Each border is tied to its region by the pixel beside its starting point
-    (Suzuki's rule: a hole border starts left of its first region pixel, an outer border right of
-    one), looked up in a 4-connected labelling of the mask.
 
-    Returns ring corners ``(n, 2)`` int64 ``(col, row)`` (rings not closed) and ring offsets into
-    them, and per ring: whether it is an exterior, its region's 4-connected label and whether it may
-    touch itself; plus the label image.
+class _Rings:
+    """Crack rings of every border of a framed complement, with their regions.
+
+    ``corners`` holds ring ``i`` at ``corner_at[i]:corner_at[i] + n_corners[i]`` (``(x, y)`` pixel
+    corners of the mask, not closed, region on the left in pixel coordinates: exteriors turn
+    counter-clockwise with ``y`` up, holes clockwise). ``region[i]`` is the index of the exterior
+    ring of ring ``i``'s region (``-1`` for the frame), ``key[i]`` the raster index of the region's
+    first pixel for exteriors. ``pairs`` lists the two rings through each corner where the mask is
+    diagonal: the same ring twice where a ring touches itself.
     """
-    _, labels4 = cv2.connectedComponents(mask, connectivity=4, ltype=cv2.CV_32S)
-    framed = cv2.copyMakeBorder(1 - mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
-    doubled = cv2.resize(framed, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-    contours, hierarchy = cv2.findContours(doubled, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    parent = hierarchy[0][:, 3]
-    lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
-    points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    start = points[offsets[:-1]]  # each border's starting point, (x, y) in the doubled image
-    is_exterior = parent >= 0
-    col = (start[:, 0] + np.where(is_exterior, 1, -1)) // 2 - 1
-    row = start[:, 1] // 2 - 1
-    inside = (col >= 0) & (row >= 0) & (col < mask.shape[1]) & (row < mask.shape[0])
-    region = np.zeros(len(contours), dtype=np.int64)
-    region[inside] = labels4[row[inside], col[inside]]
-    # A ring can only touch itself at a corner where the mask is diagonal (1 0 / 0 1 or 0 1 / 1 0).
-    padded = np.pad(mask, 1)
-    diagonal = (padded[:-1, :-1] == padded[1:, 1:]) & (padded[:-1, 1:] == padded[1:, :-1]) & (
-        padded[:-1, :-1] != padded[:-1, 1:]
-    )
-    corners = np.empty_like(points)
-    n_kept = np.empty(len(contours), dtype=np.int64)
-    pinch = np.empty(len(contours), dtype=np.bool_)
-    corner_rings(points, offsets, diagonal, corners, n_kept, pinch)
-    keep = region > 0  # drops the frame's own border
-    return corners, offsets, n_kept, keep, is_exterior, region, pinch, labels4
 
-
-def _split_loops(ring: np.ndarray) -> list[np.ndarray]:
-    """Split a ring (not closed) that touches itself at vertices into simple loops (not closed)."""
-    width = int(ring[:, 0].max()) + 2
-    order, offsets = split_loops(np.ascontiguousarray(ring, dtype=np.int64), width)
-    return [ring[order[offsets[k] : offsets[k + 1]]] for k in range(len(offsets) - 1)]
-
-
-def _signed_area2(ring: np.ndarray) -> int:
-    """Twice the signed area of a ring of integer vertices (exact)."""
-    x, y = ring[:, 0], ring[:, 1]
-    return int(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
-
-
-def _to_map(xy: np.ndarray, transform: Affine) -> np.ndarray:
-    a, b, c, d, e, f = transform.a, transform.b, transform.c, transform.d, transform.e, transform.f
-    xy = xy.astype(np.float64)
-    return np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f])
+    def __init__(self, framed: npt.NDArray[np.uint8]) -> None:
+        rows, cols = framed.shape[0] - 2, framed.shape[1] - 2
+        contours, hierarchy = cv2.findContours(framed, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        n = len(contours)
+        # The complement's holes are the regions' exteriors; its outer borders are their holes,
+        # except the frame's own border (the only one starting at the corner pixel).
+        self.is_exterior = hierarchy[0][:, 3] >= 0
+        lengths = np.fromiter(map(len, contours), dtype=np.int64, count=n)
+        points = np.concatenate(contours).reshape(-1, 2)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        start = points[offsets[:-1]].astype(np.int64)
+        frame = int(np.flatnonzero(~self.is_exterior & (start[:, 0] == 0) & (start[:, 1] == 0))[0])
+        counts = np.empty((n, 4), dtype=np.int64)
+        crack_counts(points, offsets, framed, frame, counts)
+        at = np.zeros((n + 1, 3), dtype=np.int64)
+        np.cumsum(counts[:, :3], axis=0, out=at[1:])
+        self.corners = np.empty((at[-1, 0], 2), dtype=np.int64)
+        east = np.empty((at[-1, 1], 2), dtype=np.int64)
+        diag = np.empty(at[-1, 2], dtype=np.int64)
+        crack_fill(points, offsets, framed, frame, counts, at[:, 0], at[:, 1], at[:, 2], self.corners, east, diag)
+        self.corner_at = at[:-1, 0]
+        self.n_corners = counts[:, 0]
+        # Exteriors start left of their region's first pixel (x + 1, y), holes right of a region pixel.
+        self.key = (start[:, 1] - 1) * cols + start[:, 0]
+        self.region = np.where(self.is_exterior, np.arange(n), -1)
+        hole_pixel = np.column_stack([start[:, 1] - 1, start[:, 0] - 2])
+        hole_pixel[frame] = -1
+        link_rings(east, np.repeat(np.arange(n), counts[:, 1]), rows, self.is_exterior, hole_pixel, self.region)
+        ring_of = np.repeat(np.arange(n), counts[:, 2])
+        self.pairs = ring_of[np.argsort(diag, kind="stable")].reshape(-1, 2)
+        self.frame = frame
 
 
 def _build(
-    mask: npt.NDArray[np.uint8], transform: Affine, holes: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One polygon per 4-connected region of ``mask``, in raster order, with its label."""
-    corners, offsets, n_kept, keep, is_exterior, region, pinch, labels4 = _trace(mask)
+    framed: npt.NDArray[np.uint8], transform: Affine, holes: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """One polygon per 4-connected region, in raster order; its number of holes; diagonal joins.
+
+    Returns ``None`` when the mask is empty. The joins are pairs of polygon indices whose regions
+    touch at a corner.
+    """
+    rings = _Rings(framed)
+    exteriors = np.flatnonzero(rings.is_exterior)
+    if not len(exteriors):
+        return None
+    n = len(rings.is_exterior)
+    rank = np.full(n, -1, dtype=np.int64)
+    rank[exteriors[np.argsort(rings.key[exteriors])]] = np.arange(len(exteriors))
+    det = transform.a * transform.e - transform.b * transform.d
+    # Rings that touch themselves at a corner are rebuilt from simple loops: an exterior splits
+    # into its shell (the loop turning its way) and holes touching it at corners; a hole into holes.
+    same = rings.pairs[:, 0] == rings.pairs[:, 1]
+    pinched = np.unique(rings.pairs[same, 0])
+    keep = np.ones(n, dtype=np.bool_)
+    keep[rings.frame] = False
+    keep[pinched] = False
     if not holes:
-        keep &= is_exterior
+        keep &= rings.is_exterior
     idx = np.flatnonzero(keep)
-    idx = idx[np.lexsort((~is_exterior[idx], region[idx]))]  # by region, exterior first
-    # Gather the kept rings and close each one by repeating its first corner.
-    n = n_kept[idx]
-    ring_offsets = np.concatenate([[0], np.cumsum(n + 1)])
-    pos = np.arange(ring_offsets[-1]) - np.repeat(ring_offsets[:-1], n + 1)
-    pos = np.where(pos == np.repeat(n, n + 1), 0, pos)
-    xy = corners[np.repeat(offsets[idx], n + 1) + pos]
-    poly_region, first_ring, rings_per_poly = np.unique(region[idx], return_index=True, return_counts=True)
-    poly_offsets = np.concatenate([[0], np.cumsum(rings_per_poly)])
-    geoms = shapely.from_ragged_array(
-        shapely.GeometryType.POLYGON, _to_map(xy, transform), (ring_offsets, poly_offsets)
-    )
-    # Rebuild the few polygons with a self-touching ring from simple loops: an exterior splits
-    # into the shell (the loop turning its way) and holes touching it at corners; a hole into holes.
-    ring_poly = np.repeat(np.arange(len(poly_region)), rings_per_poly)
-    fix = np.unique(ring_poly[pinch[idx]])
-    if len(fix):
-        loops_all: list[np.ndarray] = []
-        counts: list[int] = []
-        for p in fix:
-            shells: list[np.ndarray] = []
-            others: list[np.ndarray] = []
-            for r in range(poly_offsets[p], poly_offsets[p + 1]):
-                ring = xy[ring_offsets[r] : ring_offsets[r + 1] - 1]
-                if not pinch[idx[r]]:
-                    (shells if is_exterior[idx[r]] else others).append(ring)
-                    continue
-                loops = _split_loops(ring)
-                if is_exterior[idx[r]]:
-                    sign = np.sign(_signed_area2(ring))
-                    for loop in loops:
-                        (shells if np.sign(_signed_area2(loop)) == sign else others).append(loop)
-                else:
-                    others.extend(loops)
-            members = shells[:1] + (others if holes else [])
-            loops_all.extend(np.vstack([m, m[:1]]) for m in members)
-            counts.append(len(members))
-        lens = np.fromiter((len(m) for m in loops_all), dtype=np.int64, count=len(loops_all))
-        geoms[fix] = shapely.from_ragged_array(
-            shapely.GeometryType.POLYGON,
-            _to_map(np.concatenate(loops_all), transform),
-            (np.concatenate([[0], np.cumsum(lens)]), np.concatenate([[0], np.cumsum(counts)])),
+    corners = rings.corners
+    src = rings.corner_at[idx]
+    length = rings.n_corners[idx]
+    role = (~rings.is_exterior[idx]).astype(np.int64)
+    flip = np.full(len(idx), det < 0)
+    order_key = rings.key[idx]
+    poly = rank[rings.region[idx]]
+    if len(pinched):
+        loop_idx, loop_at, loop_ring, loop_area2 = split_pinched(
+            corners, rings.corner_at, rings.n_corners, pinched, framed.shape[1]
         )
-    return geoms, poly_region, labels4
+        shell = rings.is_exterior[loop_ring] & (loop_area2 > 0)
+        # One shell per exterior (the first loop turning its way); every other loop is a hole.
+        shells = np.flatnonzero(shell)
+        is_shell = np.zeros(len(loop_ring), dtype=np.bool_)
+        is_shell[shells[np.unique(loop_ring[shells], return_index=True)[1]]] = True
+        drop = shell & ~is_shell
+        take = ~drop & (is_shell | holes)
+        base = len(corners)
+        corners = np.concatenate([corners, corners[loop_idx]])
+        lengths = np.diff(loop_at)
+        src = np.concatenate([src, base + loop_at[:-1][take]])
+        length = np.concatenate([length, lengths[take]])
+        role = np.concatenate([role, (~is_shell[take]).astype(np.int64)])
+        want_positive = is_shell[take] == (det > 0)
+        flip = np.concatenate([flip, (loop_area2[take] > 0) != want_positive])
+        order_key = np.concatenate([order_key, rings.key[loop_ring[take]]])
+        poly = np.concatenate([poly, rank[rings.region[loop_ring[take]]]])
+    order = np.lexsort((order_key, role, poly))
+    src, length, flip, poly = src[order], length[order], flip[order], poly[order]
+    ring_offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(length + 1, out=ring_offsets[1:])
+    coords = np.empty((ring_offsets[-1], 2), dtype=np.float64)
+    t = transform
+    write_rings(corners, src, length, flip, t.a, t.b, t.c, t.d, t.e, t.f, ring_offsets, coords)
+    rings_per_poly = np.bincount(poly, minlength=len(exteriors))
+    poly_offsets = np.zeros(len(exteriors) + 1, dtype=np.int64)
+    np.cumsum(rings_per_poly, out=poly_offsets[1:])
+    geoms = shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords, (ring_offsets, poly_offsets))
+    joins = rank[rings.region[rings.pairs[~same]]]
+    return geoms, rings_per_poly - 1, joins
 
 
-def _join_corners(
-    geoms: np.ndarray, poly_region: np.ndarray, labels4: np.ndarray, mask: npt.NDArray[np.uint8]
-) -> np.ndarray:
+def _join_corners(geoms: np.ndarray, n_holes: np.ndarray, joins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Group 4-connected polygons into 8-connected fields (MultiPolygons whose parts touch at corners)."""
-    _, labels8 = cv2.connectedComponents(mask, connectivity=8, ltype=cv2.CV_32S)
-    n4 = int(labels4.max()) + 1
-    to8 = np.zeros(n4, dtype=np.int64)
-    to8[labels4.ravel()] = labels8.ravel()
-    group = to8[poly_region]
+    if not len(joins):
+        return geoms, n_holes
+    group = union_groups(joins, len(geoms))
     _, first, inverse, counts = np.unique(group, return_index=True, return_inverse=True, return_counts=True)
-    if len(first) == len(group):
-        return geoms
     several = np.flatnonzero(counts > 1)
     joined = np.flatnonzero(counts[inverse] > 1)
     joined = joined[np.argsort(inverse[joined], kind="stable")]
     out = geoms[first].copy()
     out[several] = shapely.multipolygons(geoms[joined], indices=np.searchsorted(several, inverse[joined]))
+    holes = np.bincount(inverse, weights=n_holes, minlength=len(first)).astype(np.int64)
     # Keep raster order: a field sits where its first part does.
-    return out[np.argsort(first, kind="stable")]
+    order = np.argsort(first, kind="stable")
+    return out[order], holes[order]
 
 
 def _measure(geoms: np.ndarray, crs: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +254,7 @@ def vectorize(
 
     Notes
     -----
-    Memory: the mask upsampled by two (4 bytes per pixel of ``class_map``) plus the contours.
+    Memory: the framed mask (1 byte per pixel of ``class_map``) plus the contours and their rings.
 
     Examples
     --------
@@ -274,24 +284,22 @@ def vectorize(
     if nodata is not None and value == nodata:
         raise InvalidInputError(f"value {value!r} equals nodata; choose a class value such as {CROP}")
 
-    mask = array == value
-    if nodata is not None:
-        mask &= array != nodata
-    if not mask.any():
+    # value != nodata, so the pixels equal to value are never nodata.
+    built = _build(_framed_complement(array, value), affine, holes)
+    if built is None:
         raise InvalidInputError(
             f"value {value!r} does not occur in class_map (values present: "
             f"{np.unique(array)[:10].tolist()}); pass the class code of the fields"
         )
-    mask8 = np.ascontiguousarray(mask, dtype=np.uint8)
-    geoms, poly_region, labels4 = _build(mask8, affine, holes)
+    geoms, n_holes, joins = built
     if connectivity == 8:
-        geoms = _join_corners(geoms, poly_region, labels4, mask8)
+        geoms, n_holes = _join_corners(geoms, n_holes, joins)
     if simplify:
         geoms = np.asarray(shapely.coverage_simplify(geoms, simplify, simplify_boundary=True))
-    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
+        geoms = shapely.orient_polygons(geoms, exterior_cw=False)
+        parts, part_of = shapely.get_parts(geoms, return_index=True)
+        n_holes = np.bincount(part_of, weights=shapely.get_num_interior_rings(parts), minlength=len(geoms))
     area, perimeter = _measure(geoms, ref_crs)
-    parts, part_of = shapely.get_parts(geoms, return_index=True)
-    n_holes = np.bincount(part_of, weights=shapely.get_num_interior_rings(parts), minlength=len(geoms))
     keep = area >= min_area
     frame = gpd.GeoDataFrame(
         {

@@ -134,6 +134,87 @@ def test_named_shapes(name, connectivity):
         assert fields.n_holes.tolist() == [2]
 
 
+def tracing_cases():
+    """Masks aimed at the chain-to-crack conversion, the one-pixel shortcut and the ring linking."""
+    cases = {}
+    m = np.zeros((5, 44), np.uint8)
+    m[2, ::2] = 1  # more one-pixel regions in a row than the framing pass records per row
+    cases["crowded_one_pixel_regions"] = m
+    m = np.ones((5, 44), np.uint8)
+    m[2, 1:-1:2] = 0  # more one-pixel holes in a row than recorded per row
+    cases["crowded_one_pixel_holes"] = m
+    m = np.zeros((6, 6), np.uint8)
+    m[0, 0] = m[0, 5] = m[5, 0] = m[5, 5] = 1  # one-pixel regions in the corners
+    cases["one_pixel_corners"] = m
+    m = np.ones((7, 7), np.uint8)
+    m[0, 3] = m[3, 0] = m[6, 6] = 0  # complement pixels on the border are not holes
+    m[3, 3] = 0
+    cases["holes_at_the_border"] = m
+    m = np.zeros((9, 12), np.uint8)
+    m[1, 1:11] = 1  # one-pixel-wide lines
+    m[2:8, 5] = 1
+    m[3:8, 8] = 1
+    cases["lines"] = m
+    m = np.ones((9, 12), np.uint8)
+    m[1:8, 2] = 0  # one-pixel-wide holes: straight, bent, diagonal
+    m[4, 3:8] = 0
+    for k in range(4):
+        m[1 + k, 6 + k] = 0
+    cases["line_holes"] = m
+    m = np.zeros((7, 7), np.uint8)
+    m[1, 1:6] = m[1:6, 1] = m[5, 1:4] = m[3:6, 3] = 1
+    m[4, 4] = m[3, 5] = m[2, 5] = 1  # a region that meets itself at a corner around a hole
+    cases["self_pinch"] = m
+    m = np.ones((9, 9), np.uint8)
+    m[2:7, 2:7] = 0
+    m[4, 4] = 1
+    m[1, 1] = 0  # a one-pixel hole touching the big hole at a corner
+    m[3, 3] = 1  # an island touching the hole's rim at a corner
+    cases["pinches_in_holes"] = m
+    m = np.zeros((13, 13), np.uint8)
+    m[1:12, 1:12] = 1
+    m[3:10, 3:10] = 0
+    m[4:9, 4:9] = 1
+    m[5:8, 5:8] = 0
+    m[6, 6] = 1  # island in a hole in an island in a hole
+    cases["nested"] = m
+    rng = np.random.default_rng(7)
+    m = (rng.random((40, 50)) < 0.5).astype(np.uint8)
+    m[5:30, 10:40] = rng.random((25, 30)) < 0.9
+    cases["noisy"] = m
+    return cases
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+@pytest.mark.parametrize("name", list(tracing_cases()))
+def test_tracing_cases_match_rasterio(name, connectivity):
+    check_exact(tracing_cases()[name], T, connectivity)
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        Affine(2.0, 0, 500.0, 0, 3.0, 100.0),
+        Affine(-2.0, 0, 500.0, 0, -3.0, 100.0),
+        Affine(-2.0, 0, 500.0, 0, 3.0, 100.0),
+    ],
+    ids=["south-up", "east-left", "both-flipped"],
+)
+def test_orientation_follows_the_transform(transform):
+    fields = check_exact(tracing_cases()["nested"], transform, 8)
+    holes = shapely.get_interior_ring(shapely.get_parts(fields.geometry.values), 0)
+    assert not shapely.is_ccw(holes[~shapely.is_missing(holes)]).any()
+
+
+def test_holes_false_fills_one_pixel_and_traced_holes():
+    m = tracing_cases()["pinches_in_holes"]
+    for connectivity in (4, 8):
+        filled = vectorize(m, T, UTM, connectivity=connectivity, holes=False)
+        assert filled.n_holes.sum() == 0
+        outer = shapely.union_all(filled.geometry.values)
+        assert outer.area == pytest.approx(9 * 9 * 9.0)
+
+
 def test_nodata_never_part_of_a_field():
     m = np.full((5, 5), NODATA, np.uint8)
     m[1:4, 1:4] = CROP

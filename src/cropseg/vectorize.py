@@ -9,7 +9,11 @@ pixel by turning counter-clockwise from the previous one, so the neighbours it s
 region pixels, and the pixel sides facing them, walked in order, are the region's boundary
 (:mod:`cropseg._core.vectorize`). Only the corners where that boundary turns are kept. Polygons
 therefore trace pixel edges: a polygon's area is its pixel count times the pixel area, and
-:func:`cropseg.labels.rasterize_labels` of the result gives back the mask.
+:func:`cropseg.labels.rasterize_labels` of the result gives back the mask. Isolated pixels (no
+neighbour of their own kind, even diagonally: the salt-and-pepper of an unfiltered class map) are
+set aside while framing the mask and become unit squares, one-pixel fields or one-pixel holes; left
+in, they would make most of the contours, and OpenCV's hierarchy bookkeeping grows faster than
+linearly with the number of contours.
 
 Connectivity has the meaning of ``rasterio.features.shapes``. OpenCV treats the complement as
 8-connected, so its holes are exactly the 4-connected regions of the mask, and its outer borders
@@ -39,7 +43,16 @@ import pyproj
 import shapely
 from affine import Affine
 
-from cropseg._core.vectorize import crack_counts, crack_fill, link_rings, split_pinched, union_groups, write_rings
+from cropseg._core.vectorize import (
+    crack_rings,
+    frame_complement,
+    gather_runs,
+    isolated_in_rows,
+    link_rings,
+    split_pinched,
+    union_groups,
+    write_rings,
+)
 from cropseg._io import atomic_path
 from cropseg._validate import as_crs, as_transform, check_ndim, check_option
 from cropseg.errors import InvalidInputError
@@ -53,14 +66,36 @@ __all__ = ["vectorize", "write_geojson", "FIELD_COLUMNS"]
 FIELD_COLUMNS = ("field_id", "area_m2", "perimeter_m", "n_holes")
 
 
-def _framed_complement(array: np.ndarray, value: int) -> npt.NDArray[np.uint8]:
-    """``1`` where ``array`` is not ``value``, ``0`` where it is, inside a one-pixel frame of ``1``."""
+#: Isolated pixels recorded per row in the framing pass; rows with more are scanned again.
+_ISOLATED_PER_ROW = 16
+
+
+def _framed_complement(array: np.ndarray, value: int) -> tuple[npt.NDArray[np.uint8], np.ndarray, np.ndarray]:
+    """Frame the complement of ``array == value`` with ``1``, setting isolated pixels aside.
+
+    Returns the framed image to trace, the ``(row, col)`` of the one-pixel regions (pixels of
+    ``value`` without a neighbour of ``value``, even diagonally) and of the one-pixel holes (the
+    other way round). Neither is traced: the image holds them with their neighbours' value.
+    """
+    array = np.ascontiguousarray(array)
     rows, cols = array.shape
-    framed = np.empty((rows + 2, cols + 2), dtype=np.uint8)
-    framed[0] = framed[-1] = 1
-    framed[:, 0] = framed[:, -1] = 1
-    np.not_equal(array, value, out=framed[1:-1, 1:-1].view(np.bool_))
-    return framed
+    framed = np.ones((rows + 2, cols + 2), dtype=np.uint8)  # touched here: first touch is slow in threads
+    n_isolated = np.empty(rows, dtype=np.int64)
+    isolated = np.empty((rows, _ISOLATED_PER_ROW), dtype=np.int64)
+    frame_complement(array, value, framed, n_isolated, isolated)
+    counts = np.minimum(n_isolated, _ISOLATED_PER_ROW)
+    crowded = np.flatnonzero(n_isolated > _ISOLATED_PER_ROW)
+    counts[crowded] = 0
+    code = isolated[np.arange(_ISOLATED_PER_ROW) < counts[:, None]]
+    row = np.repeat(np.arange(rows), counts)
+    if len(crowded):
+        extra = isolated_in_rows(array, value, crowded)
+        row = np.concatenate([row, extra[:, 0]])
+        code = np.concatenate([code, extra[:, 1]])
+    is_region = code >= 0
+    regions = np.column_stack([row[is_region], code[is_region]])
+    holes = np.column_stack([row[~is_region], -1 - code[~is_region]])
+    return framed, regions, holes
 
 
 class _Rings:
@@ -71,10 +106,11 @@ class _Rings:
     counter-clockwise with ``y`` up, holes clockwise). ``region[i]`` is the index of the exterior
     ring of ring ``i``'s region (``-1`` for the frame), ``key[i]`` the raster index of the region's
     first pixel for exteriors. ``pairs`` lists the two rings through each corner where the mask is
-    diagonal: the same ring twice where a ring touches itself.
+    diagonal: the same ring twice where a ring touches itself. ``hole_region`` is the region of
+    each one-pixel hole ``(row, col)`` given.
     """
 
-    def __init__(self, framed: npt.NDArray[np.uint8]) -> None:
+    def __init__(self, framed: npt.NDArray[np.uint8], holes: np.ndarray) -> None:
         rows, cols = framed.shape[0] - 2, framed.shape[1] - 2
         contours, hierarchy = cv2.findContours(framed, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
         n = len(contours)
@@ -87,42 +123,57 @@ class _Rings:
         np.cumsum(lengths, out=offsets[1:])
         start = points[offsets[:-1]].astype(np.int64)
         frame = int(np.flatnonzero(~self.is_exterior & (start[:, 0] == 0) & (start[:, 1] == 0))[0])
-        counts = np.empty((n, 4), dtype=np.int64)
-        crack_counts(points, offsets, framed, frame, counts)
-        at = np.zeros((n + 1, 3), dtype=np.int64)
-        np.cumsum(counts[:, :3], axis=0, out=at[1:])
-        self.corners = np.empty((at[-1, 0], 2), dtype=np.int64)
-        east = np.empty((at[-1, 1], 2), dtype=np.int64)
-        diag = np.empty(at[-1, 2], dtype=np.int64)
-        crack_fill(points, offsets, framed, frame, counts, at[:, 0], at[:, 1], at[:, 2], self.corners, east, diag)
-        self.corner_at = at[:-1, 0]
+        # Room for 4 corners, an east side and a diagonal corner per chain pixel, touched here: the
+        # threads of the kernel would fault the fresh pages in far more slowly.
+        self.corners = np.zeros((4 * len(points), 2), dtype=np.int32)
+        self.corners.fill(0)
+        self.corner_at = np.empty(n, dtype=np.int64)
+        counts = np.empty((n, 3), dtype=np.int64)
+        east_buf = np.zeros((len(points), 2), dtype=np.int32)
+        east_buf.fill(0)
+        diag_buf = np.zeros(len(points), dtype=np.int64)
+        diag_buf.fill(0)
+        crack_rings(points, offsets, framed, frame, self.corners, self.corner_at, counts, east_buf, diag_buf)
         self.n_corners = counts[:, 0]
+        at = np.zeros((n + 1, 2), dtype=np.int64)
+        np.cumsum(counts[:, 1:], axis=0, out=at[1:])
+        east = np.empty((at[-1, 0], 2), dtype=np.int32)
+        gather_runs(east_buf, offsets[:-1], counts[:, 1], at[:-1, 0], east)
+        diag = np.empty(at[-1, 1], dtype=np.int64)
+        gather_runs(diag_buf, offsets[:-1], counts[:, 2], at[:-1, 1], diag)
         # Exteriors start left of their region's first pixel (x + 1, y), holes right of a region pixel.
         self.key = (start[:, 1] - 1) * cols + start[:, 0]
         self.region = np.where(self.is_exterior, np.arange(n), -1)
         hole_pixel = np.column_stack([start[:, 1] - 1, start[:, 0] - 2])
         hole_pixel[frame] = -1
-        link_rings(east, np.repeat(np.arange(n), counts[:, 1]), rows, self.is_exterior, hole_pixel, self.region)
+        east_ring = np.repeat(np.arange(n), counts[:, 1])
+        queries = np.column_stack([holes[:, 0], holes[:, 1] - 1])
+        self.hole_region = link_rings(east, east_ring, rows, self.is_exterior, hole_pixel, self.region, queries)
         ring_of = np.repeat(np.arange(n), counts[:, 2])
         self.pairs = ring_of[np.argsort(diag, kind="stable")].reshape(-1, 2)
         self.frame = frame
 
 
 def _build(
-    framed: npt.NDArray[np.uint8], transform: Affine, holes: bool
+    array: np.ndarray, value: int, transform: Affine, holes: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """One polygon per 4-connected region, in raster order; its number of holes; diagonal joins.
+    """One polygon per 4-connected region of ``value``, in raster order; its holes; diagonal joins.
 
-    Returns ``None`` when the mask is empty. The joins are pairs of polygon indices whose regions
-    touch at a corner.
+    Returns ``None`` when ``value`` does not occur. The joins are pairs of polygon indices whose
+    regions touch at a corner.
     """
-    rings = _Rings(framed)
+    framed, lone_regions, lone_holes = _framed_complement(array, value)
+    cols = array.shape[1]
+    rings = _Rings(framed, lone_holes)
     exteriors = np.flatnonzero(rings.is_exterior)
-    if not len(exteriors):
+    n_fields = len(exteriors) + len(lone_regions)
+    if not n_fields:
         return None
     n = len(rings.is_exterior)
-    rank = np.full(n, -1, dtype=np.int64)
-    rank[exteriors[np.argsort(rings.key[exteriors])]] = np.arange(len(exteriors))
+    # Regions are numbered by their exterior ring, one-pixel regions after all rings.
+    rank = np.full(n + len(lone_regions), -1, dtype=np.int64)
+    first_pixel = np.concatenate([rings.key[exteriors], lone_regions[:, 0] * cols + lone_regions[:, 1]])
+    rank[np.concatenate([exteriors, n + np.arange(len(lone_regions))])[np.argsort(first_pixel)]] = np.arange(n_fields)
     det = transform.a * transform.e - transform.b * transform.d
     # Rings that touch themselves at a corner are rebuilt from simple loops: an exterior splits
     # into its shell (the loop turning its way) and holes touching it at corners; a hole into holes.
@@ -134,43 +185,50 @@ def _build(
     if not holes:
         keep &= rings.is_exterior
     idx = np.flatnonzero(keep)
-    corners = rings.corners
-    src = rings.corner_at[idx]
-    length = rings.n_corners[idx]
-    role = (~rings.is_exterior[idx]).astype(np.int64)
-    flip = np.full(len(idx), det < 0)
-    order_key = rings.key[idx]
-    poly = rank[rings.region[idx]]
+    src = [rings.corner_at[idx]]
+    length = [rings.n_corners[idx]]
+    role = [(~rings.is_exterior[idx]).astype(np.int64)]
+    flip = [np.full(len(idx), det < 0)]
+    order_key = [rings.key[idx]]
+    poly = [rank[rings.region[idx]]]
+    extra = np.empty((0, 2), dtype=np.int32)
     if len(pinched):
         loop_idx, loop_at, loop_ring, loop_area2 = split_pinched(
-            corners, rings.corner_at, rings.n_corners, pinched, framed.shape[1]
+            rings.corners, rings.corner_at, rings.n_corners, pinched, framed
         )
         shell = rings.is_exterior[loop_ring] & (loop_area2 > 0)
         # One shell per exterior (the first loop turning its way); every other loop is a hole.
         shells = np.flatnonzero(shell)
         is_shell = np.zeros(len(loop_ring), dtype=np.bool_)
         is_shell[shells[np.unique(loop_ring[shells], return_index=True)[1]]] = True
-        drop = shell & ~is_shell
-        take = ~drop & (is_shell | holes)
-        base = len(corners)
-        corners = np.concatenate([corners, corners[loop_idx]])
-        lengths = np.diff(loop_at)
-        src = np.concatenate([src, base + loop_at[:-1][take]])
-        length = np.concatenate([length, lengths[take]])
-        role = np.concatenate([role, (~is_shell[take]).astype(np.int64)])
-        want_positive = is_shell[take] == (det > 0)
-        flip = np.concatenate([flip, (loop_area2[take] > 0) != want_positive])
-        order_key = np.concatenate([order_key, rings.key[loop_ring[take]]])
-        poly = np.concatenate([poly, rank[rings.region[loop_ring[take]]]])
-    order = np.lexsort((order_key, role, poly))
-    src, length, flip, poly = src[order], length[order], flip[order], poly[order]
+        take = (is_shell | holes) & ~(shell & ~is_shell)
+        extra = rings.corners[loop_idx]
+        src.append(len(rings.corners) + loop_at[:-1][take])
+        length.append(np.diff(loop_at)[take])
+        role.append((~is_shell[take]).astype(np.int64))
+        flip.append((loop_area2[take] > 0) != (is_shell[take] == (det > 0)))
+        order_key.append(rings.key[loop_ring[take]])
+        poly.append(rank[rings.region[loop_ring[take]]])
+    # One-pixel regions and holes are squares; written counter-clockwise with y up, as exteriors.
+    squares = np.concatenate([lone_regions, lone_holes]) if holes else lone_regions
+    n_lone = len(lone_regions)
+    is_hole = np.arange(len(squares)) >= n_lone
+    src.append(-1 - np.arange(len(squares)))
+    length.append(np.full(len(squares), 4))
+    role.append(is_hole.astype(np.int64))
+    flip.append(np.where(is_hole, det > 0, det < 0))
+    order_key.append(squares[:, 0] * cols + squares[:, 1])
+    poly.append(rank[np.concatenate([n + np.arange(n_lone), rings.hole_region[: len(squares) - n_lone]])])
+    src_, length_, role_, flip_, key_, poly_ = (np.concatenate(v) for v in (src, length, role, flip, order_key, poly))
+    order = np.lexsort((key_, role_, poly_))
+    src_, length_, flip_, poly_ = src_[order], length_[order], flip_[order], poly_[order]
     ring_offsets = np.zeros(len(order) + 1, dtype=np.int64)
-    np.cumsum(length + 1, out=ring_offsets[1:])
+    np.cumsum(length_ + 1, out=ring_offsets[1:])
     coords = np.empty((ring_offsets[-1], 2), dtype=np.float64)
     t = transform
-    write_rings(corners, src, length, flip, t.a, t.b, t.c, t.d, t.e, t.f, ring_offsets, coords)
-    rings_per_poly = np.bincount(poly, minlength=len(exteriors))
-    poly_offsets = np.zeros(len(exteriors) + 1, dtype=np.int64)
+    write_rings(rings.corners, extra, squares, src_, length_, flip_, t.a, t.b, t.c, t.d, t.e, t.f, ring_offsets, coords)
+    rings_per_poly = np.bincount(poly_, minlength=n_fields)
+    poly_offsets = np.zeros(n_fields + 1, dtype=np.int64)
     np.cumsum(rings_per_poly, out=poly_offsets[1:])
     geoms = shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords, (ring_offsets, poly_offsets))
     joins = rank[rings.region[rings.pairs[~same]]]
@@ -285,7 +343,7 @@ def vectorize(
         raise InvalidInputError(f"value {value!r} equals nodata; choose a class value such as {CROP}")
 
     # value != nodata, so the pixels equal to value are never nodata.
-    built = _build(_framed_complement(array, value), affine, holes)
+    built = _build(array, value, affine, holes)
     if built is None:
         raise InvalidInputError(
             f"value {value!r} does not occur in class_map (values present: "

@@ -57,61 +57,72 @@ def crack_rings(points, offsets, image, skip, corners, corner_at, counts, east, 
     every other corner has region pixels on three sides.
     """
     width = image.shape[1]
-    for i in prange(len(offsets) - 1):
-        start = offsets[i]
-        stop = offsets[i + 1]
-        n = stop - start
-        c0 = 4 * start
-        n_corners = 0
-        n_east = 0
-        n_diag = 0
-        first_side = -1
-        side = -1
-        if i == skip:
-            n = 0
-        for k in range(n):
-            x = np.int64(points[start + k, 0])
-            y = np.int64(points[start + k, 1])
-            if n == 1:
-                a = 0
-                count = 8
-            else:
-                kp = start + k - 1 if k > 0 else stop - 1
-                kn = start + k + 1 if k < n - 1 else start
-                a = _CODE[(points[kp, 1] - y + 1) * 3 + points[kp, 0] - x + 1]
-                b = _CODE[(points[kn, 1] - y + 1) * 3 + points[kn, 0] - x + 1]
-                count = (b - a - 1) & 7  # 7 when the chain turns back (a == b)
-            n_sides = ((a + count) >> 1) - (a >> 1)  # even directions in a + 1 .. a + count
-            s0 = (((a + 2) & 7) >> 1) if a & 1 == 0 else (((a + 1) & 7) >> 1)
-            for t in range(n_sides):
-                s = (s0 + t) & 3
-                if s != side:
-                    if first_side < 0:
-                        first_side = s
-                    cx = x + _SIDE_X[s]
-                    cy = y + _SIDE_Y[s]
-                    corners[c0 + n_corners, 0] = cx - 1
-                    corners[c0 + n_corners, 1] = cy - 1
-                    n_corners += 1
-                    if t == 0 and a & 1 and n > 1:
-                        tl = image[cy - 1, cx - 1]
-                        tr = image[cy - 1, cx]
-                        if tl == image[cy, cx] and tr == image[cy, cx - 1] and tl != tr:
-                            diag[start + n_diag] = cy * width + cx
-                            n_diag += 1
-                    side = s
-                if s == 0:
-                    east[start + n_east, 0] = y - 1
-                    east[start + n_east, 1] = x
-                    n_east += 1
-        if n > 0 and side == first_side:
-            # The last side runs on into the first: the first corner is not a turn.
-            c0 += 1
-            n_corners -= 1
-        corner_at[i] = c0
-        counts[i, 0] = n_corners
-        counts[i, 1] = n_east
-        counts[i, 2] = n_diag
+    # Threads take runs of chains with equal numbers of points (OpenCV lists the long ones late).
+    n_runs = 64
+    bounds = np.searchsorted(offsets, np.linspace(0, offsets[-1], n_runs + 1)[1:-1])
+    bounds = np.concatenate((np.zeros(1, dtype=np.int64), bounds, np.full(1, len(offsets) - 1)))
+    for run in prange(n_runs):
+        for i in range(bounds[run], bounds[run + 1]):
+            _crack_ring(points, offsets, image, width, skip, i, corners, corner_at, counts, east, diag)
+
+
+@ngjit
+def _crack_ring(points, offsets, image, width, skip, i, corners, corner_at, counts, east, diag):  # pragma: no cover
+    """Chain ``i`` of :func:`crack_rings`."""
+    start = offsets[i]
+    stop = offsets[i + 1]
+    n = stop - start
+    c0 = 4 * start
+    n_corners = 0
+    n_east = 0
+    n_diag = 0
+    first_side = -1
+    side = -1
+    if i == skip:
+        n = 0
+    for k in range(n):
+        x = np.int64(points[start + k, 0])
+        y = np.int64(points[start + k, 1])
+        if n == 1:
+            a = 0
+            count = 8
+        else:
+            kp = start + k - 1 if k > 0 else stop - 1
+            kn = start + k + 1 if k < n - 1 else start
+            a = _CODE[(points[kp, 1] - y + 1) * 3 + points[kp, 0] - x + 1]
+            b = _CODE[(points[kn, 1] - y + 1) * 3 + points[kn, 0] - x + 1]
+            count = (b - a - 1) & 7  # 7 when the chain turns back (a == b)
+        n_sides = ((a + count) >> 1) - (a >> 1)  # even directions in a + 1 .. a + count
+        s0 = (((a + 2) & 7) >> 1) if a & 1 == 0 else (((a + 1) & 7) >> 1)
+        for t in range(n_sides):
+            s = (s0 + t) & 3
+            if s != side:
+                if first_side < 0:
+                    first_side = s
+                cx = x + _SIDE_X[s]
+                cy = y + _SIDE_Y[s]
+                corners[c0 + n_corners, 0] = cx - 1
+                corners[c0 + n_corners, 1] = cy - 1
+                n_corners += 1
+                if t == 0 and a & 1 and n > 1:
+                    tl = image[cy - 1, cx - 1]
+                    tr = image[cy - 1, cx]
+                    if tl == image[cy, cx] and tr == image[cy, cx - 1] and tl != tr:
+                        diag[start + n_diag] = cy * width + cx
+                        n_diag += 1
+                side = s
+            if s == 0:
+                east[start + n_east, 0] = y - 1
+                east[start + n_east, 1] = x
+                n_east += 1
+    if n > 0 and side == first_side:
+        # The last side runs on into the first: the first corner is not a turn.
+        c0 += 1
+        n_corners -= 1
+    corner_at[i] = c0
+    counts[i, 0] = n_corners
+    counts[i, 1] = n_east
+    counts[i, 2] = n_diag
 
 
 @pjit
@@ -327,21 +338,31 @@ def frame_complement(array, value, framed, n_isolated, isolated):  # pragma: no 
     """
     rows, cols = array.shape
     cap = isolated.shape[1]
+    n_words = (cols + 7) // 8
     for r in prange(rows):
         row = framed[r + 1]
         src = array[r]
         for c in range(cols):
             row[c + 1] = np.uint8(src[c] != value)
-        # Only a pixel unlike both its horizontal neighbours can be isolated; check those in full.
+        # Only a pixel unlike both its horizontal neighbours can be isolated: flag those (a loop
+        # the compiler vectorizes), skip eight unflagged pixels at a time, check the rest in full.
+        flags = np.zeros(8 * n_words, dtype=np.uint8)
+        for c in range(cols):
+            v = row[c + 1]
+            flags[c] = (row[c] ^ v) & (row[c + 2] ^ v)
+        words = flags.view(np.uint64)
         k = 0
-        for c in range(1, cols + 1):
-            v = row[c]
-            if row[c - 1] != v and row[c + 1] != v and _isolated(array, value, r, c - 1):
-                # Its right neighbour cannot be isolated too, so flipping it now changes no test.
-                row[c] = 1 - v
-                if k < cap:
-                    isolated[r, k] = c - 1 if v == 0 else -c
-                k += 1
+        for w in range(n_words):
+            if words[w] == 0:
+                continue
+            for c in range(8 * w, 8 * w + 8):
+                if flags[c] and _isolated(array, value, r, c):
+                    # Its neighbours cannot be isolated too, so flipping it now changes no flag.
+                    v = row[c + 1]
+                    row[c + 1] = 1 - v
+                    if k < cap:
+                        isolated[r, k] = c if v == 0 else -1 - c
+                    k += 1
         n_isolated[r] = k
 
 

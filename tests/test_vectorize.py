@@ -237,6 +237,14 @@ def test_other_values_and_dtypes():
     assert fields.crs == pyproj.CRS(UTM)
 
 
+def test_bool_and_signed_maps():
+    m = np.zeros((6, 7), np.int8)
+    m[1:4, 1:4] = -3
+    m[5, 6] = -3
+    assert len(vectorize(m, T, UTM, value=-3)) == 2
+    assert len(vectorize(m == -3, T, UTM, value=True, nodata=None)) == 2
+
+
 def test_columns_and_perimeter():
     m = np.zeros((5, 6), np.uint8)
     m[1:4, 1:5] = 1
@@ -340,6 +348,8 @@ def test_write_geojson_is_atomic(tmp_path):
         ({"crs": None}, CRSError, "crs is missing"),
         ({"crs": "EPSG:99999999"}, CRSError, "not a valid CRS"),
         ({"value": 5}, InvalidInputError, "value 5 does not occur"),
+        ({"value": 300}, InvalidInputError, "value 300 does not occur"),
+        ({"value": -1}, InvalidInputError, "value -1 does not occur"),
         ({"connectivity": 6}, InvalidInputError, "6 is not a valid option for 'connectivity'"),
         ({"min_area": -1.0}, InvalidInputError, "min_area must be"),
         ({"simplify": -2.0}, InvalidInputError, "simplify must be"),

@@ -70,6 +70,14 @@ FIELD_COLUMNS = ("field_id", "area_m2", "perimeter_m", "n_holes")
 _ISOLATED_PER_ROW = 16
 
 
+def _representable(value: int, dtype: np.dtype) -> bool:
+    """Whether an array of ``dtype`` can hold ``value`` at all."""
+    if dtype == np.bool_:
+        return value in (0, 1)
+    info = np.iinfo(dtype)
+    return bool(info.min <= value <= info.max)
+
+
 def _framed_complement(array: np.ndarray, value: int) -> tuple[npt.NDArray[np.uint8], np.ndarray, np.ndarray]:
     """Frame the complement of ``array == value`` with ``1``, setting isolated pixels aside.
 
@@ -125,14 +133,11 @@ class _Rings:
         frame = int(np.flatnonzero(~self.is_exterior & (start[:, 0] == 0) & (start[:, 1] == 0))[0])
         # Room for 4 corners, an east side and a diagonal corner per chain pixel, touched here: the
         # threads of the kernel would fault the fresh pages in far more slowly.
-        self.corners = np.zeros((4 * len(points), 2), dtype=np.int32)
-        self.corners.fill(0)
+        self.corners = np.full((4 * len(points), 2), 0, dtype=np.int32)
         self.corner_at = np.empty(n, dtype=np.int64)
         counts = np.empty((n, 3), dtype=np.int64)
-        east_buf = np.zeros((len(points), 2), dtype=np.int32)
-        east_buf.fill(0)
-        diag_buf = np.zeros(len(points), dtype=np.int64)
-        diag_buf.fill(0)
+        east_buf = np.full((len(points), 2), 0, dtype=np.int32)
+        diag_buf = np.full(len(points), 0, dtype=np.int64)
         crack_rings(points, offsets, framed, frame, self.corners, self.corner_at, counts, east_buf, diag_buf)
         self.n_corners = counts[:, 0]
         at = np.zeros((n + 1, 2), dtype=np.int64)
@@ -343,7 +348,7 @@ def vectorize(
         raise InvalidInputError(f"value {value!r} equals nodata; choose a class value such as {CROP}")
 
     # value != nodata, so the pixels equal to value are never nodata.
-    built = _build(array, value, affine, holes)
+    built = _build(array, int(value), affine, holes) if _representable(value, array.dtype) else None
     if built is None:
         raise InvalidInputError(
             f"value {value!r} does not occur in class_map (values present: "

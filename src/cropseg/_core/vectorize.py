@@ -12,6 +12,11 @@ Directions are Freeman codes as OpenCV numbers them: 0 east, 1 north-east, 2 nor
 (``y`` grows downwards). Sides of a pixel are numbered ``code // 2``: 0 east, 1 north, 2 west,
 3 south; a side walked counter-clockwise around its pixel starts at corner ``(x + _SIDE_X[s],
 y + _SIDE_Y[s])``.
+
+Before tracing, :func:`frame_complement` sets isolated pixels aside (one-pixel regions and holes
+become squares without OpenCV); :func:`link_rings` ties hole rings to their regions,
+:func:`split_pinched` splits the rare rings that touch themselves and :func:`write_rings` writes
+the closed rings in map coordinates for ``shapely.from_ragged_array``.
 """
 
 from __future__ import annotations

@@ -80,8 +80,8 @@ def test_certificates_decide_as_the_search_on_ties(k):
     model = CropKNN(k, max_train_samples=None).fit(X, y)
     cert0, cert1 = model._certificates_for(k)
     searched, certified = np.empty(len(Q), np.int64), np.empty(len(Q), np.int64)
-    knn.classify_two(Q, *model._class_trees, k, False, cert0, cert1, searched)
-    knn.classify_two(Q, *model._class_trees, k, True, cert0, cert1, certified)
+    knn.classify_two(Q, *model._class_trees, k, knn.NO_CERTIFICATES, knn.NO_CERTIFICATES, searched)
+    knn.classify_two(Q, *model._class_trees, k, cert0, cert1, certified)
     np.testing.assert_array_equal(certified, searched)
     assert (cert1[0] > 0).any() and (cert0[0] > 0).any()
 

@@ -147,9 +147,6 @@ def _threads(n_jobs: int | None) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
-_NO_CERTIFICATES = ((np.empty(0), np.empty(0, dtype=np.int64)),) * 2
-
-
 def _check_n_jobs(n_jobs: Any) -> None:
     if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs == 0):
         raise InvalidInputError(f"n_jobs must be None or a nonzero int (-1 for every core), got {n_jobs!r}")
@@ -320,8 +317,8 @@ class CropKNN(ClassifierMixin, BaseEstimator):
                 # Certificates cost two searches per training point, once per k; they pay off when
                 # there are at least as many queries (a scene) and are kept for later calls.
                 certify = k in self._certificates or len(queries) >= len(self._fit_y)
-                cert0, cert1 = self._certificates_for(k) if certify else _NO_CERTIFICATES
-                knn.classify_two(queries, *trees, k, certify, cert0, cert1, winners)
+                cert0, cert1 = self._certificates_for(k) if certify else (knn.NO_CERTIFICATES,) * 2
+                knn.classify_two(queries, *trees, k, cert0, cert1, winners)
             else:
                 points, _, *nodes = self._kd
                 distance = self.weights == "distance"

@@ -22,7 +22,10 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["build", "kneighbors", "classify", "classify_two", "certificates"]
+__all__ = ["build", "kneighbors", "classify", "classify_two", "certificates", "NO_CERTIFICATES"]
+
+#: Empty certificates ``(radius2, winner)``: every query is searched.
+NO_CERTIFICATES = (np.empty(0), np.empty(0, dtype=np.int64))
 
 
 def build(X: np.ndarray, leaf_size: int = 48) -> tuple[np.ndarray, ...]:
@@ -352,20 +355,21 @@ def certificates(tree, tree0, tree1, k, radius2, winner):  # pragma: no cover - 
 
 
 @pjit
-def classify_two(queries, tree0, tree1, k, certify, cert0, cert1, out):  # pragma: no cover - numba
+def classify_two(queries, tree0, tree1, k, cert0, cert1, out):  # pragma: no cover - numba
     """Uniform ``k``-nearest vote between classes 0 and 1, each with its own tree (see the module notes).
 
     ``tree0`` / ``tree1`` are :func:`build` results ``(points, perm, start, stop, split_dim, split_val)``
     of each class's points, holding at least ``ceil(k / 2)`` and ``k - ceil(k / 2) + 1`` points. The
     class searched first is the previous pixel's (neighbouring pixels mostly agree), so the count in
     the other tree is usually of the losing class. A distance tie between the two deciding points goes
-    to class 0 either way. With ``certify``, a query first looks for a training point in its leaf
-    (of that class's tree) whose certificate (:func:`certificates`, ``cert0`` / ``cert1``) covers it,
-    and needs no search when one does.
+    to class 0 either way. Given certificates (:func:`certificates`, ``cert0`` / ``cert1``; empty
+    arrays, :data:`NO_CERTIFICATES`, for none), a query first looks for a training point in its leaf
+    (of that class's tree) whose certificate covers it, and needs no search when one does.
     """
     m, d = queries.shape
     m0 = (k + 1) // 2
     m1 = k - m0 + 1
+    certify = len(cert0[0]) > 0
     block = 256
     for b in prange((m + block - 1) // block):
         scratch0 = _scratch(tree0[2], tree0[3], d)

@@ -215,6 +215,40 @@ def test_holes_false_fills_one_pixel_and_traced_holes():
         assert outer.area == pytest.approx(9 * 9 * 9.0)
 
 
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(masks, st.sampled_from([4, 8]))
+def test_holes_false_fills_each_field(class_map, connectivity):
+    if not (class_map == CROP).any():
+        class_map[0, 0] = CROP
+    kept = vectorize(class_map, T, UTM, connectivity=connectivity)
+    filled = vectorize(class_map, T, UTM, connectivity=connectivity, holes=False)
+    geoms = filled.geometry.values
+    assert shapely.is_valid(geoms).all()
+    assert (shapely.get_num_interior_rings(shapely.get_parts(geoms)) == 0).all()
+    assert filled.n_holes.eq(0).all()
+    # Field by field: the union of the field's parts with their holes filled in.
+    assert len(filled) == len(kept)
+    parts, field = shapely.get_parts(kept.geometry.values, return_index=True)
+    solid = shapely.polygons(shapely.get_exterior_ring(parts))
+    for i, geom in enumerate(geoms):
+        expected = shapely.union_all(solid[field == i])
+        assert shapely.symmetric_difference(geom, expected).area == 0
+        assert filled.area_m2.iloc[i] == pytest.approx(expected.area)
+
+
+def test_holes_false_drops_islands_touching_their_hole_at_a_corner():
+    m = ring((10, 10), width=1)
+    m[2, 2] = 1  # fills the rim's inner corner
+    m[3, 3] = 1  # touches the rim at a corner, inside the hole
+    m[4, 4:6] = 1  # touches that island at a corner
+    filled = vectorize(m, T, UTM, holes=False)
+    assert len(filled) == 1 and shapely.is_valid(filled.geometry.iloc[0])
+    assert filled.geometry.iloc[0].geom_type == "Polygon"
+    assert filled.area_m2.iloc[0] == pytest.approx(8 * 8 * 9.0)
+    # With connectivity 4 the islands are fields of their own, inside the filled field.
+    assert vectorize(m, T, UTM, holes=False, connectivity=4).area_m2.tolist() == [8 * 8 * 9.0, 9.0, 18.0]
+
+
 def test_nodata_never_part_of_a_field():
     m = np.full((5, 5), NODATA, np.uint8)
     m[1:4, 1:4] = CROP

@@ -240,19 +240,37 @@ def _build(
     return geoms, rings_per_poly - 1, joins
 
 
-def _join_corners(geoms: np.ndarray, n_holes: np.ndarray, joins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group 4-connected polygons into 8-connected fields (MultiPolygons whose parts touch at corners)."""
+def _join_corners(
+    geoms: np.ndarray, n_holes: np.ndarray, joins: np.ndarray, filled: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group 4-connected polygons into 8-connected fields (MultiPolygons whose parts touch at corners).
+
+    With ``filled`` (holes filled), parts lying in a filled hole of their own field are dropped: an
+    island touching its hole's rim at a corner, and the parts touching it in turn.
+    """
     if not len(joins):
         return geoms, n_holes
     group = union_groups(joins, len(geoms))
-    _, first, inverse, counts = np.unique(group, return_index=True, return_inverse=True, return_counts=True)
+    _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+    part = np.ones(len(geoms), dtype=np.bool_)
+    if filled:
+        # A part covered by the part it touches sits in that part's (filled) hole; so do the parts
+        # joined to it without such cover (its neighbours inside the same hole).
+        outer, inner = geoms[joins[:, 0]], geoms[joins[:, 1]]
+        first_covers = shapely.covers(outer, inner)
+        second_covers = shapely.covers(inner, outer)
+        nested = first_covers | second_covers
+        beside = union_groups(joins[~nested], len(geoms))
+        inside = np.where(first_covers, joins[:, 1], joins[:, 0])[nested]
+        part = ~np.isin(beside, beside[inside])
+    counts = np.bincount(inverse, weights=part, minlength=len(first))
     several = np.flatnonzero(counts > 1)
-    joined = np.flatnonzero(counts[inverse] > 1)
+    joined = np.flatnonzero(part & (counts[inverse] > 1))
     joined = joined[np.argsort(inverse[joined], kind="stable")]
     out = geoms[first].copy()
     out[several] = shapely.multipolygons(geoms[joined], indices=np.searchsorted(several, inverse[joined]))
-    holes = np.bincount(inverse, weights=n_holes, minlength=len(first)).astype(np.int64)
-    # Keep raster order: a field sits where its first part does.
+    holes = np.bincount(inverse, weights=n_holes * part, minlength=len(first)).astype(np.int64)
+    # Keep raster order: a field sits where its first part does (on its outer border, never dropped).
     order = np.argsort(first, kind="stable")
     return out[order], holes[order]
 
@@ -356,7 +374,7 @@ def vectorize(
         )
     geoms, n_holes, joins = built
     if connectivity == 8:
-        geoms, n_holes = _join_corners(geoms, n_holes, joins)
+        geoms, n_holes = _join_corners(geoms, n_holes, joins, filled=not holes)
     if simplify:
         geoms = np.asarray(shapely.coverage_simplify(geoms, simplify, simplify_boundary=True))
         geoms = shapely.orient_polygons(geoms, exterior_cw=False)

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import rasterio.features
 import scipy.ndimage as ndi
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cropseg import InvalidInputError
-from cropseg.denoise import _dense_ranks, majority_filter, median_blur, remove_small_regions
+from cropseg import InvalidInputError, denoise
+from cropseg.denoise import _dense_ranks, _median_tiled, majority_filter, median_blur, remove_small_regions
 from cropseg.scene import iter_windows
 from tests import naive
 
@@ -54,9 +54,10 @@ def test_median_network_on_larger_images_equals_scipy(dtype, ksize):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("ksize", [7, 15])
+@pytest.mark.parametrize("ksize", [7, 11, 15, 31])
 def test_median_of_many_distinct_floats_on_larger_images_equals_scipy(dtype, ksize):
-    # More than 65 536 distinct values: no rank transform, the comparator network itself.
+    # More than 65 536 distinct values: the comparator network (k < 11), else tile by tile as ranks
+    # of each tile's values.
     img = np.random.default_rng(ksize).normal(size=(50, 1400)).astype(dtype)
     assert len(np.unique(img)) > 65536
     np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
@@ -132,15 +133,43 @@ def test_nodata_median_wider_than_a_block_against_naive(ksize):
         np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), expected)
 
 
-def test_nodata_median_of_many_distinct_floats_on_larger_images_against_naive():
-    # More than 65 535 distinct valid values: no rank transform, the gathering kernel.
+@pytest.mark.parametrize("ksize", [5, 9, 15])
+def test_nodata_median_of_many_distinct_floats_on_larger_images_against_naive(ksize):
+    # More than 65 535 distinct valid values: whole windows sorted (k <= 7), else tile by tile as
+    # ranks of each tile's values; a window across tile edges.
     rng = np.random.default_rng(2)
-    img = rng.normal(size=(260, 260)).astype(np.float32)
+    img = rng.normal(size=(280, 280)).astype(np.float32)
     img[rng.random(img.shape) < 0.02] = np.nan
+    img[150:160] = np.nan
     assert len(np.unique(img[~np.isnan(img)])) > 65535
-    window = (slice(100, 112), slice(30, 50))
-    out = median_blur(img, 5)[window]
-    np.testing.assert_array_equal(out, naive.median(img, 5, None)[window])
+    window = (slice(140, 152), slice(40, 60))
+    out = median_blur(img, ksize)[window]
+    np.testing.assert_array_equal(out, naive.median(img, ksize, None)[window])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from([np.float32, np.float64]).flatmap(
+        lambda t: arrays(
+            t, st.tuples(st.integers(1, 17), st.integers(1, 17)), elements=st.floats(width=t().itemsize * 8)
+        )
+    ),
+    st.sampled_from([3, 5, 9, 11]),
+    st.integers(1, 6),
+)
+def test_tiled_rank_median_against_scipy_and_naive(monkeypatch, img, ksize, tile):
+    # Small tiles (many edges), infinities, signed zeros, repeats, and NaN as nodata.
+    monkeypatch.setattr(denoise, "TILE_SIDE", tile)
+    out = np.empty_like(img)
+    if np.isnan(img).any():
+        _median_tiled(img, ksize, img.dtype.type(np.nan), out)
+        np.testing.assert_array_equal(out, naive.median(img, ksize, None))
+    else:
+        _median_tiled(img, ksize, None, out)
+        np.testing.assert_array_equal(out, ndi.median_filter(img, size=ksize, mode="nearest"))
+        img[0, 0] = -7.0
+        _median_tiled(img, ksize, img.dtype.type(-7.0), out)
+        np.testing.assert_array_equal(out, naive.median(img, ksize, -7.0))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

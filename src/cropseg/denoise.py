@@ -28,6 +28,7 @@ from cropseg._core.median import (
     median_network,
     median_ph_u8,
     median_sorted_nodata,
+    median_tiled_ranks,
 )
 from cropseg._core.ranks import collect_keys, from_ranks, index_keys, to_ranks
 from cropseg._networks import column_program, median_program, window_sort_program
@@ -101,7 +102,7 @@ def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int, Any] | None:
 
 #: Largest window for the comparator-network median by dtype (measured crossovers: beyond them
 #: Huang's histograms win for uint8 / uint16). Other dtypes are filtered as uint16 ranks when at
-#: most 65 536 values occur, else by the network up to 31, then by selection.
+#: most 65 536 values occur, else by the network up to 9 and tile by tile as ranks beyond.
 NETWORK_MAX_K = {np.dtype(np.uint8): 11, np.dtype(np.uint16): 9}
 NETWORK_MAX_K_OTHER = 31
 #: Largest uint8 window for Huang's histogram (per-pixel cost grows with k); beyond it Perreault
@@ -111,6 +112,14 @@ HUANG_MAX_K_U8 = 23
 SORTED_NODATA_MAX_K = 7
 #: Smallest window worth the rank transform of other dtypes (below it the network is as fast).
 RANKS_MIN_K = 7
+#: Windows filtered tile by tile as ranks of each tile's values when an image has more than 65 536
+#: distinct values (below TILED_MIN_K the network is faster; beyond TILED_MAX_K a tile and its
+#: margin no longer fit 65 535 values): output tiles of TILE_SIDE pixels, coarse bins of
+#: 2 ** TILE_BIN_SHIFT ranks (measured on continuous float32).
+TILED_MIN_K = 11
+TILED_MAX_K = 239
+TILE_SIDE = 48
+TILE_BIN_SHIFT = 4
 
 
 def _median_network(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
@@ -137,6 +146,17 @@ def _median_small_ints(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) 
         median_hist_u8(plane, k, False, kind(0), dst)
     else:
         median_hist_u16(plane, k, _n_blocks(len(plane)), False, kind(0), dst)
+
+
+def _median_tiled(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) -> None:
+    """Median of a float / int16 plane tile by tile, each tile as uint16 ranks of its own values."""
+    unsigned = np.dtype(f"uint{8 * plane.itemsize}")
+    sign = unsigned.type(1 << (8 * plane.itemsize - 1))
+    # A tile and its k // 2 margins must hold at most 65 535 values (rank 65 535 is nodata).
+    tile = min(TILE_SIDE, 255 - 2 * (k // 2))
+    use_nodata = nodata is not None
+    fill = plane.dtype.type(nodata if use_nodata else 0)
+    median_tiled_ranks(plane, plane.view(unsigned), sign, k, tile, TILE_BIN_SHIFT, use_nodata, fill, dst)
 
 
 def _dense_ranks(plane: np.ndarray, nodata: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
@@ -272,6 +292,8 @@ def median_blur(
             medians = np.empty_like(ranks)
             _median_small_ints(ranks, k, invalid, medians)
             from_ranks(values, medians.reshape(-1), dst[band].reshape(-1))
+        elif (use_nodata or k >= TILED_MIN_K) and k <= TILED_MAX_K:
+            _median_tiled(plane, k, fill, dst[band])
         elif use_nodata:
             median_gather(plane, k, True, fill, dst[band])
         elif k <= NETWORK_MAX_K_OTHER:

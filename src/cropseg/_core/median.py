@@ -6,6 +6,8 @@
 - ``median_hist_u8``: Huang's sliding histogram for uint8, any odd k, no nodata.
 - ``median_ph_u8``: Perreault and Hebert's constant-time median for uint8 (large k), no nodata.
 - ``median_hist_u16``: the same for uint16, with the median tracked from pixel to pixel.
+- ``median_tiled_ranks``: any dtype, any number of distinct values, optionally nodata-aware: tile by
+  tile, the tile's values as uint16 ranks through ``median_hist_u16``'s histograms.
 - ``median_sorted_nodata``: nodata-aware, small k: every window sorted whole, the valid middle picked.
 - ``median_gather``: any dtype and k, optionally ignoring a nodata value (and NaN): gathers the valid
   window values and selects the lower middle one.
@@ -17,6 +19,7 @@ import numpy as np
 from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
+from cropseg._core.ranks import sort_keys
 
 __all__ = [
     "median3",
@@ -25,6 +28,7 @@ __all__ = [
     "median_hist_u8",
     "median_ph_u8",
     "median_hist_u16",
+    "median_tiled_ranks",
     "median_gather",
 ]
 
@@ -366,82 +370,153 @@ def median_hist_u16(img, k, n_blocks, use_nodata, nodata, out):  # pragma: no co
     """Huang's algorithm for uint16 with the median tracked incrementally, optionally nodata-aware.
 
     Rows are split into ``n_blocks`` bands, each with its own fine (full value) and coarse (high
-    byte) histograms, cleared by removing the last window of a row rather than by zeroing 65 536
-    bins. The median ``m`` and the count ``lt`` of window values below it are kept across pixels:
-    each value entering or leaving the window adjusts ``lt``, then ``m`` steps to the new median,
-    one value at a time within a 256-value bin and a whole bin at a time across bins, so neighbouring
-    medians that are close cost a few steps. With ``use_nodata``, values equal to ``nodata`` stay out
-    of the histograms, the target is the lower middle of the valid values, and a nodata centre gives
-    ``nodata`` (a valid centre is a valid value in its window).
+    byte) histograms; see :func:`_hist_u16_rect`.
     """
     rows, cols = img.shape
-    h = k // 2
     step = (rows + n_blocks - 1) // n_blocks
     for blk in prange(n_blocks):
         fine = np.zeros(65536, dtype=np.int32)
         coarse = np.zeros(256, dtype=np.int32)
-        for r in range(blk * step, min((blk + 1) * step, rows)):
-            m = 0
-            lt = 0
-            n = 0
-            for dr in range(-h, h + 1):
-                rr = min(max(r + dr, 0), rows - 1)
-                for dc in range(-h, h + 1):
-                    v = img[rr, min(max(dc, 0), cols - 1)]
-                    if use_nodata and v == nodata:
-                        continue
-                    fine[v] += 1
-                    coarse[v >> 8] += 1
-                    n += 1
-            for c in range(cols):
-                if c > 0:
-                    cl = min(max(c - h - 1, 0), cols - 1)
-                    cr = min(c + h, cols - 1)
-                    for dr in range(-h, h + 1):
-                        rr = min(max(r + dr, 0), rows - 1)
-                        v = img[rr, cl]
-                        if not (use_nodata and v == nodata):
-                            fine[v] -= 1
-                            coarse[v >> 8] -= 1
-                            lt -= np.int64(v < m)
-                            n -= 1
-                        v = img[rr, cr]
-                        if not (use_nodata and v == nodata):
-                            fine[v] += 1
-                            coarse[v >> 8] += 1
-                            lt += np.int64(v < m)
-                            n += 1
-                if use_nodata and img[r, c] == nodata:
-                    out[r, c] = nodata
+        r_hi = min((blk + 1) * step, rows)
+        _hist_u16_rect(img, k, blk * step, r_hi, 0, cols, use_nodata, nodata, 8, fine, coarse, out)
+
+
+@ngjit
+def _hist_u16_rect(img, k, r_lo, r_hi, c_lo, c_hi, use_nodata, nodata, shift, fine, coarse, out):  # noqa: E501  # pragma: no cover
+    """Huang's median of ``img`` (uint16, edges replicated) for rows ``r_lo:r_hi``, columns ``c_lo:c_hi``.
+
+    ``fine`` (one bin per value, at least as many as the largest value + 1) and ``coarse`` (one bin
+    per ``2 ** shift`` values) must be zero; they are zero again on return (each row's last window is removed
+    rather than 65 536 bins cleared). The median ``m`` and the count ``lt`` of window values below
+    it are kept across pixels: each value entering or leaving the window adjusts ``lt``, then ``m``
+    steps to the new median, one value at a time within a coarse bin and a whole bin at a time
+    across bins, so neighbouring medians that are close cost a few steps. With ``use_nodata``,
+    values equal to ``nodata`` stay out of the histograms, the target is the lower middle of the
+    valid values, and a nodata centre gives ``nodata`` (a valid centre is a valid value in its window).
+    """
+    rows, cols = img.shape
+    h = k // 2
+    width = 1 << shift
+    mask = width - 1
+    for r in range(r_lo, r_hi):
+        m = 0
+        lt = 0
+        n = 0
+        for dr in range(-h, h + 1):
+            rr = min(max(r + dr, 0), rows - 1)
+            for dc in range(c_lo - h, c_lo + h + 1):
+                v = img[rr, min(max(dc, 0), cols - 1)]
+                if use_nodata and v == nodata:
                     continue
-                # The target is the (n - 1) // 2-th smallest value. Step down while more values than
-                # that lie below m, up while m's own count does not reach it; whole bins when m sits
-                # on a bin edge and the bin fits.
-                t = (n - 1) // 2
-                while lt > t:
-                    if m & 255 == 0 and lt - coarse[(m >> 8) - 1] > t:
-                        m -= 256
-                        lt -= coarse[m >> 8]
-                    else:
-                        m -= 1
-                        lt -= fine[m]
-                while lt + fine[m] <= t:
-                    if m & 255 == 0 and lt + coarse[m >> 8] <= t:
-                        lt += coarse[m >> 8]
-                        m += 256
-                    else:
-                        lt += fine[m]
-                        m += 1
-                out[r, c] = m
-            # Empty the histograms: remove the row's last window.
-            for dr in range(-h, h + 1):
-                rr = min(max(r + dr, 0), rows - 1)
-                for dc in range(cols - 1 - h, cols + h):
-                    v = img[rr, min(max(dc, 0), cols - 1)]
-                    if use_nodata and v == nodata:
-                        continue
-                    fine[v] -= 1
-                    coarse[v >> 8] -= 1
+                fine[v] += 1
+                coarse[v >> shift] += 1
+                n += 1
+        for c in range(c_lo, c_hi):
+            if c > c_lo:
+                cl = min(max(c - h - 1, 0), cols - 1)
+                cr = min(c + h, cols - 1)
+                for dr in range(-h, h + 1):
+                    rr = min(max(r + dr, 0), rows - 1)
+                    v = img[rr, cl]
+                    if not (use_nodata and v == nodata):
+                        fine[v] -= 1
+                        coarse[v >> shift] -= 1
+                        lt -= np.int64(v < m)
+                        n -= 1
+                    v = img[rr, cr]
+                    if not (use_nodata and v == nodata):
+                        fine[v] += 1
+                        coarse[v >> shift] += 1
+                        lt += np.int64(v < m)
+                        n += 1
+            if use_nodata and img[r, c] == nodata:
+                out[r, c] = nodata
+                continue
+            # The target is the (n - 1) // 2-th smallest value. Step down while more values than
+            # that lie below m, up while m's own count does not reach it; whole bins when m sits
+            # on a bin edge and the bin fits.
+            t = (n - 1) // 2
+            while lt > t:
+                if m & mask == 0 and lt - coarse[(m >> shift) - 1] > t:
+                    m -= width
+                    lt -= coarse[m >> shift]
+                else:
+                    m -= 1
+                    lt -= fine[m]
+            while lt + fine[m] <= t:
+                if m & mask == 0 and lt + coarse[m >> shift] <= t:
+                    lt += coarse[m >> shift]
+                    m += width
+                else:
+                    lt += fine[m]
+                    m += 1
+            out[r, c] = m
+        # Empty the histograms: remove the row's last window.
+        for dr in range(-h, h + 1):
+            rr = min(max(r + dr, 0), rows - 1)
+            for dc in range(c_hi - 1 - h, c_hi + h):
+                v = img[rr, min(max(dc, 0), cols - 1)]
+                if use_nodata and v == nodata:
+                    continue
+                fine[v] -= 1
+                coarse[v >> shift] -= 1
+
+
+@pjit
+def median_tiled_ranks(img, bits, sign, k, tile, shift, use_nodata, nodata, out):  # pragma: no cover - numba
+    """Median of any number of distinct values: each tile filtered as uint16 ranks of its own values.
+
+    ``bits`` is ``img`` viewed as unsigned integers of its width and ``sign`` their top bit: values
+    are ordered by their keys (the bits with the sign bit set for positive values, all bits flipped
+    for negative ones). A ``tile`` x ``tile`` block of output needs the block grown by ``k // 2``
+    on every side (edges replicated), at most 65 535 values; their distinct keys, sorted, give each
+    value its rank, :func:`_hist_u16_rect` filters the ranks and the medians map back to values.
+    With ``use_nodata``, values equal to ``nodata`` and NaN are invalid (rank 65 535): the median of
+    the valid values, lower middle for even counts, and ``nodata`` at an invalid centre.
+    """
+    rows, cols = img.shape
+    h = k // 2
+    n_tc = (cols + tile - 1) // tile
+    n_tiles = ((rows + tile - 1) // tile) * n_tc
+    for t in prange(n_tiles):
+        r0 = (t // n_tc) * tile
+        c0 = (t % n_tc) * tile
+        ph = min(tile, rows - r0) + 2 * h
+        pw = min(tile, cols - c0) + 2 * h
+        ranks = np.empty((ph, pw), dtype=np.uint16)
+        flat = ranks.reshape(-1)
+        found = np.empty(ph * pw, dtype=bits.dtype)
+        where = np.empty(ph * pw, dtype=np.int64)
+        n = 0
+        for i in range(ph):
+            rr = min(max(r0 - h + i, 0), rows - 1)
+            for j in range(pw):
+                cc = min(max(c0 - h + j, 0), cols - 1)
+                v = img[rr, cc]
+                if use_nodata and (v == nodata or v != v):
+                    flat[i * pw + j] = 65535
+                else:
+                    b = bits[rr, cc]
+                    found[n] = ~b if b & sign else b | sign
+                    where[n] = i * pw + j
+                    n += 1
+        sort_keys(found, where, n)
+        values = np.empty(max(n, 1), dtype=img.dtype)
+        rank = -1
+        for p in range(n):
+            if p == 0 or found[p] != found[p - 1]:
+                rank += 1
+                at = where[p]
+                values[rank] = img[min(max(r0 - h + at // pw, 0), rows - 1), min(max(c0 - h + at % pw, 0), cols - 1)]
+            flat[where[p]] = rank
+        fine = np.zeros(max(rank + 1, 1), dtype=np.int32)
+        coarse = np.zeros((max(rank, 0) >> shift) + 1, dtype=np.int32)
+        medians = np.empty((ph, pw), dtype=np.uint16)
+        _hist_u16_rect(ranks, k, h, ph - h, h, pw - h, use_nodata, np.uint16(65535), shift, fine, coarse, medians)
+        for i in range(h, ph - h):
+            for j in range(h, pw - h):
+                m = medians[i, j]
+                out[r0 + i - h, c0 + j - h] = nodata if use_nodata and m == 65535 else values[m]
 
 
 @ngjit

@@ -13,7 +13,7 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["collect_keys", "index_keys", "to_ranks", "from_ranks"]
+__all__ = ["collect_keys", "index_keys", "to_ranks", "from_ranks", "sort_keys"]
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 
@@ -88,3 +88,41 @@ def from_ranks(values, ranks, out):  # pragma: no cover - numba
     for b in prange((n + chunk - 1) // chunk):
         for i in range(b * chunk, min(n, (b + 1) * chunk)):
             out[i] = values[ranks[i]]
+
+
+@ngjit
+def sort_keys(keys, items, n):  # pragma: no cover - numba
+    """Sort ``keys[:n]`` (unsigned integers) ascending, moving ``items[:n]`` alike; stable.
+
+    LSD radix sort by bytes; a byte all keys share (the high bytes of floats of one magnitude) costs
+    one counting pass and no move.
+    """
+    if n < 2:
+        return
+    src_k, src_i = keys, items
+    dst_k, dst_i = np.empty(n, dtype=keys.dtype), np.empty(n, dtype=items.dtype)
+    counts = np.empty(256, dtype=np.int64)
+    moved = False
+    for byte in range(keys.itemsize):
+        shift = np.uint64(8 * byte)
+        counts[:] = 0
+        for p in range(n):
+            counts[np.int64((np.uint64(src_k[p]) >> shift) & np.uint64(255))] += 1
+        if counts[np.int64((np.uint64(src_k[0]) >> shift) & np.uint64(255))] == n:
+            continue
+        total = 0
+        for d in range(256):
+            c = counts[d]
+            counts[d] = total
+            total += c
+        for p in range(n):
+            d = np.int64((np.uint64(src_k[p]) >> shift) & np.uint64(255))
+            dst_k[counts[d]] = src_k[p]
+            dst_i[counts[d]] = src_i[p]
+            counts[d] += 1
+        src_k, dst_k = dst_k, src_k
+        src_i, dst_i = dst_i, src_i
+        moved = not moved
+    if moved:
+        keys[:n] = src_k[:n]
+        items[:n] = src_i[:n]

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from cropseg import InvalidInputError, denoise
+from cropseg._core.median import median_gather
 from cropseg.denoise import _dense_ranks, _median_tiled, majority_filter, median_blur, remove_small_regions
 from cropseg.scene import iter_windows
 from tests import naive
@@ -145,6 +146,20 @@ def test_nodata_median_of_many_distinct_floats_on_larger_images_against_naive(ks
     window = (slice(140, 152), slice(40, 60))
     out = median_blur(img, ksize)[window]
     np.testing.assert_array_equal(out, naive.median(img, ksize, None)[window])
+
+
+@pytest.mark.parametrize("ksize", [3, 7, 15])
+def test_gathering_kernel_against_scipy_and_naive(ksize):
+    # The fallback beyond 239 x 239 windows (images with more than 65 535 distinct values), checked
+    # on small windows.
+    rng = np.random.default_rng(ksize)
+    img = rng.normal(size=(23, 31))
+    out = np.empty_like(img)
+    median_gather(img, ksize, False, 0.0, out)
+    np.testing.assert_array_equal(out, ndi.median_filter(img, size=ksize, mode="nearest"))
+    img[rng.random(img.shape) < 0.3] = np.nan
+    median_gather(img, ksize, True, np.nan, out)
+    np.testing.assert_array_equal(out, naive.median(img, ksize, None))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

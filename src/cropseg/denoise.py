@@ -104,7 +104,6 @@ def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int, Any] | None:
 #: Huang's histograms win for uint8 / uint16). Other dtypes are filtered as uint16 ranks when at
 #: most 65 536 values occur, else by the network up to 9 and tile by tile as ranks beyond.
 NETWORK_MAX_K = {np.dtype(np.uint8): 11, np.dtype(np.uint16): 9}
-NETWORK_MAX_K_OTHER = 31
 #: Largest uint8 window for Huang's histogram (per-pixel cost grows with k); beyond it Perreault
 #: and Hebert's constant-time median wins (measured crossover).
 HUANG_MAX_K_U8 = 23
@@ -296,7 +295,7 @@ def median_blur(
             _median_tiled(plane, k, fill, dst[band])
         elif use_nodata:
             median_gather(plane, k, True, fill, dst[band])
-        elif k <= NETWORK_MAX_K_OTHER:
+        elif k < TILED_MIN_K:
             _median_network(plane, k, dst[band])
         else:
             median_gather(plane, k, False, array.dtype.type(0), dst[band])

@@ -285,22 +285,28 @@ def median_hist_u8(img, k, use_nodata, nodata, out):  # pragma: no cover - numba
 
 
 @pjit
-def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
+def median_ph_u8(img, k, n_blocks, stripe, out):  # pragma: no cover - numba
     """Perreault and Hebert's constant-time median for uint8 (k <= 255), with fine bins updated lazily.
 
-    Rows are split into ``n_blocks`` bands. Each band keeps one histogram per (edge-replicated)
-    column over the ``k`` rows of the window, coarse (16 bins of 16 values) and fine (256 bins),
-    moved down one row at a time. Along a row, the window's coarse histogram is the sum of ``k``
-    column histograms, updated by one column in and one out; the median's coarse bin is found in it,
-    and only that bin's 16 fine counts are brought up to date (from where they were last valid, or
-    summed afresh), as in OpenCV's implementation. Bins are found by branch-free counting.
+    The image is cut into ``n_blocks`` bands of rows and stripes of ``stripe`` columns, so that a
+    tile's column histograms stay in cache. Each tile keeps one histogram per (edge-replicated)
+    column of its stripe and margins over the ``k`` rows of the window, coarse (16 bins of 16
+    values) and fine (256 bins), moved down one row at a time. Along a row, the window's coarse
+    histogram is the sum of ``k`` column histograms, updated by one column in and one out; the
+    median's coarse bin is found in it, and only that bin's 16 fine counts are brought up to date
+    (from where they were last valid, or summed afresh), as in OpenCV's implementation. Bins are
+    found by branch-free counting.
     """
     rows, cols = img.shape
     h = k // 2
-    width = cols + 2 * h
     half = (k * k) // 2
     step = (rows + n_blocks - 1) // n_blocks
-    for blk in prange(n_blocks):
+    n_stripes = (cols + stripe - 1) // stripe
+    for t in prange(n_blocks * n_stripes):
+        blk = t // n_stripes
+        c0 = (t % n_stripes) * stripe
+        c1 = min(c0 + stripe, cols)
+        width = c1 - c0 + 2 * h
         colc = np.zeros((width, 16), dtype=np.uint16)  # a column holds k <= 65 535 values
         colf = np.zeros((width, 16, 16), dtype=np.uint16)
         hc = np.zeros(16, dtype=np.uint16)  # a window holds k * k <= 65 535 values (k <= 255)
@@ -312,14 +318,14 @@ def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
                 for dr in range(-h, h + 1):
                     rr = min(max(r + dr, 0), rows - 1)
                     for p in range(width):
-                        v = img[rr, min(max(p - h, 0), cols - 1)]
+                        v = img[rr, min(max(c0 - h + p, 0), cols - 1)]
                         colc[p, v >> 4] += 1
                         colf[p, v >> 4, v & 15] += 1
             else:
                 up = min(max(r - h - 1, 0), rows - 1)
                 down = min(r + h, rows - 1)
                 for p in range(width):
-                    cc = min(max(p - h, 0), cols - 1)
+                    cc = min(max(c0 - h + p, 0), cols - 1)
                     a = img[up, cc]
                     b = img[down, cc]
                     if a != b:
@@ -333,7 +339,8 @@ def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
             for p in range(k):
                 for j in range(16):
                     hc[j] += colc[p, j]
-            for c in range(cols):
+            # Window of output column c0 + c: columns c .. c + k - 1 of the tile.
+            for c in range(c1 - c0):
                 if c > 0:
                     for j in range(16):
                         hc[j] += colc[c + k - 1, j] - colc[c - 1, j]  # modulo 2**16, exact in the end
@@ -362,7 +369,7 @@ def median_ph_u8(img, k, n_blocks, out):  # pragma: no cover - numba
                 for j in range(16):
                     acc += hf[b, j]
                     m += np.int64(acc <= half)
-                out[r, c] = b * 16 + m
+                out[r, c0 + c] = b * 16 + m
 
 
 @pjit

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from cropseg import InvalidInputError, denoise
-from cropseg._core.median import median_gather
+from cropseg._core.median import median_gather, median_ph_u8
 from cropseg.denoise import _dense_ranks, _median_tiled, majority_filter, median_blur, remove_small_regions
 from cropseg.scene import iter_windows
 from tests import naive
@@ -219,6 +219,26 @@ def test_majority_equals_median_on_binary_maps(class_map, ksize):
 @given(arrays(np.uint16, st.tuples(st.integers(1, 20), st.integers(1, 20))), st.sampled_from([3, 5, 7, 9, 11, 13]))
 def test_median_hypothesis_uint16(img, ksize):
     np.testing.assert_array_equal(median_blur(img, ksize), ndi.median_filter(img, size=ksize, mode="nearest"))
+
+
+BIN_EDGES = st.sampled_from([0, 1, 15, 16, 17, 128, 255])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40).flatmap(
+        lambda cols: arrays(np.uint8, st.tuples(st.integers(1, 30), st.just(cols)), elements=BIN_EDGES)
+        | arrays(np.uint8, st.tuples(st.integers(1, 30), st.just(cols)))
+    ),
+    st.sampled_from([13, 15, 25, 31]),
+    st.sampled_from([1, 3, 512]),
+)
+def test_median_hypothesis_uint8_constant_time(img, ksize, stripe):
+    # Perreault-Hebert's median with its coarse bin carried along rows (values on bin edges and
+    # few distinct values), in narrow stripes, against OpenCV.
+    out = np.empty_like(img)
+    median_ph_u8(img, ksize, 2, stripe, out)
+    np.testing.assert_array_equal(out, cv2.medianBlur(img, ksize))
 
 
 @settings(max_examples=80, deadline=None)

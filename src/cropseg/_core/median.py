@@ -293,9 +293,11 @@ def median_ph_u8(img, k, n_blocks, stripe, out):  # pragma: no cover - numba
     column of its stripe and margins over the ``k`` rows of the window, coarse (16 bins of 16
     values) and fine (256 bins), moved down one row at a time. Along a row, the window's coarse
     histogram is the sum of ``k`` column histograms, updated by one column in and one out; the
-    median's coarse bin is found in it, and only that bin's 16 fine counts are brought up to date
-    (from where they were last valid, or summed afresh), as in OpenCV's implementation. Bins are
-    found by branch-free counting.
+    median's coarse bin is carried from pixel to pixel with the count below it (the column moving
+    in and the one moving out change that count by their bins below the median's; a step or two
+    then restores it), and only that bin's 16 fine counts are brought up to date (from where they
+    were last valid, or summed afresh), as in OpenCV's implementation; the fine bin is found by
+    branch-free counting.
     """
     rows, cols = img.shape
     h = k // 2
@@ -339,20 +341,31 @@ def median_ph_u8(img, k, n_blocks, stripe, out):  # pragma: no cover - numba
             for p in range(k):
                 for j in range(16):
                     hc[j] += colc[p, j]
+            # Coarse bin b of the median and the count below it (below <= half < below + hc[b]),
+            # found once per row, then carried along it.
+            acc = 0
+            b = 0
+            below = 0
+            for j in range(16):
+                acc += hc[j]
+                le = acc <= half
+                b += np.int64(le)
+                below = acc if le else below
             # Window of output column c0 + c: columns c .. c + k - 1 of the tile.
             for c in range(c1 - c0):
                 if c > 0:
+                    moved = 0
                     for j in range(16):
-                        hc[j] += colc[c + k - 1, j] - colc[c - 1, j]  # modulo 2**16, exact in the end
-                # Coarse bin b of the median and the count below it: cumulative counts <= half.
-                acc = 0
-                b = 0
-                below = 0
-                for j in range(16):
-                    acc += hc[j]
-                    le = acc <= half
-                    b += np.int64(le)
-                    below = acc if le else below
+                        d = np.int64(colc[c + k - 1, j]) - np.int64(colc[c - 1, j])
+                        hc[j] += d  # modulo 2**16, exact in the end
+                        moved += d if j < b else 0
+                    below += moved
+                    while below > half:
+                        b -= 1
+                        below -= hc[b]
+                    while below + hc[b] <= half:
+                        below += hc[b]
+                        b += 1
                 if c - valid_at[b] >= k:
                     for j in range(16):
                         hf[b, j] = 0

@@ -4,6 +4,8 @@ A median (any order statistic) commutes with a strictly increasing map, so an im
 65 536 distinct values can be filtered as uint16 ranks and mapped back. Keys are the raw bits of
 the values (unsigned integers of the same width); in the table, a key with all bits set (a NaN
 pattern, and NaN is never inserted) marks a free slot. Nodata and NaN get a rank of their own.
+:func:`sort_keys` sorts a tile's keys for the tile-by-tile ranks of images with more distinct values
+(:func:`cropseg._core.median.median_tiled_ranks`).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 import cropseg
 from cropseg._core import knn
+from cropseg._core._jit import prefaulted
 from cropseg._io import atomic_path
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError, ModelError, ModelWarning
@@ -305,7 +306,7 @@ class CropKNN(ClassifierMixin, BaseEstimator):
             raise InvalidInputError(
                 f"n_neighbors={self.n_neighbors} exceeds the {len(self._fit_y)} training samples; lower it"
             )
-        winners = np.empty(len(X), dtype=np.int64)
+        winners = prefaulted(len(X), np.int64)
         # float32 pixels go in as they are: the kernel widens each value exactly before subtracting.
         queries = np.ascontiguousarray(X)
         k = int(self.n_neighbors)

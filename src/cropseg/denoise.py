@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import rasterio.features
 
+from cropseg._core._jit import prefaulted
 from cropseg._core.majority import binary_vote, distinct_values, majority
 from cropseg._core.median import (
     median3,
@@ -52,7 +53,7 @@ def _check_ksize(ksize: Any) -> int:
 
 def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return prefaulted(shape, dtype)
     if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype:
         got = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
         raise InvalidInputError(f"out must be an array of shape {shape} and dtype {dtype}, got {got}")
@@ -190,7 +191,7 @@ def _dense_ranks(plane: np.ndarray, nodata: Any) -> tuple[np.ndarray, np.ndarray
     index_keys(found, table, 64 - bits, rank)
     values = np.full(65536, fill, dtype=plane.dtype)
     values[: len(found)] = found.view(plane.dtype)
-    ranks = np.empty(plane.shape, dtype=np.uint16)
+    ranks = prefaulted(plane.shape, np.uint16)
     to_ranks(keys, flat, use_nodata, fill, table, 64 - bits, rank, np.uint16(65535), ranks.reshape(-1))
     return ranks, values, None if nodata is None else 65535
 
@@ -290,7 +291,7 @@ def median_blur(
         elif (use_nodata or k >= RANKS_MIN_K) and (dense := _dense_ranks(plane, fill)) is not None:
             # At most 65 536 distinct values (reflectance from 16-bit DNs always): filter their ranks.
             ranks, values, invalid = dense
-            medians = np.empty_like(ranks)
+            medians = prefaulted(ranks.shape, ranks.dtype)
             _median_small_ints(ranks, k, invalid, medians)
             from_ranks(values, medians.reshape(-1), dst[band].reshape(-1))
         elif (use_nodata or k >= TILED_MIN_K) and k <= TILED_MAX_K:
@@ -348,7 +349,7 @@ def majority_filter(class_map: npt.ArrayLike, ksize: int, *, nodata: int | None 
     k = _check_ksize(ksize)
     nd = _check_nodata(nodata, array.dtype)
     src = np.ascontiguousarray(array)
-    out = np.empty_like(src)
+    out = prefaulted(src.shape, src.dtype)
     pair = _two_classes(src, nd)
     if pair is not None:
         _vote(src, pair, k, False, out)

@@ -28,6 +28,7 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 
+from cropseg._core._jit import prefaulted
 from cropseg._core.rasterize import fill_parts, pixel_rings
 from cropseg._validate import as_crs, as_shape, as_transform
 from cropseg.errors import CropsegIOError, CRSError, GeometryError, GeometryWarning, InvalidInputError
@@ -577,7 +578,7 @@ def rasterize_labels(
     parts, _, grid_shape, valid = _prepare(
         ground_truth, like, transform, shape, crs, source_crs, column, classes
     )
-    out = np.empty(grid_shape, dtype=np.uint8)  # the kernel writes the background band by band
+    out = prefaulted(grid_shape, np.uint8)  # the kernel writes the background band by band
     band_rows = max(16, -(-grid_shape[0] // (4 * numba.get_num_threads())))
     fill_parts(
         parts.xs,

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import rasterio
 
+from cropseg._core._jit import prefaulted
 from cropseg._core.reflectance import scale_dn
 from cropseg.errors import InvalidInputError, MetadataError, ProductError, SceneReadError
 from cropseg.types import PathLike
@@ -355,7 +356,7 @@ def to_reflectance(
                 "use the XML delivered with this image"
             )
         factor, divisor = np.array([coefficients[b] for b in band_numbers], dtype=np.float64), 0.0
-    out = np.empty(array.shape, dtype=np.float32)
+    out = prefaulted(array.shape, np.float32)
     scale_dn(array, factor, divisor, out)
     return out
 

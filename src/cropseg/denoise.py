@@ -114,10 +114,10 @@ PH_STRIPE = 512
 SORTED_NODATA_MAX_K = 7
 #: Smallest window worth the rank transform of other dtypes (below it the network is as fast).
 RANKS_MIN_K = 7
-#: Windows filtered tile by tile as ranks of each tile's values when an image has more than 65 536
-#: distinct values (below TILED_MIN_K the network is faster; beyond TILED_MAX_K a tile and its
-#: margin no longer fit 65 535 values): output tiles of TILE_SIDE pixels, coarse bins of
-#: 2 ** TILE_BIN_SHIFT ranks (measured on continuous float32).
+#: Windows filtered tile by tile as ranks of each tile's values when a float image has more than
+#: 65 536 distinct values (below TILED_MIN_K the network is faster; a tile and its margins must fit
+#: 65 535 values, so tiles shrink as k grows, to 17 pixels at TILED_MAX_K): output tiles of
+#: TILE_SIDE pixels, coarse bins of 2 ** TILE_BIN_SHIFT ranks (measured on continuous float32).
 TILED_MIN_K = 11
 TILED_MAX_K = 239
 TILE_SIDE = 48
@@ -151,7 +151,10 @@ def _median_small_ints(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) 
 
 
 def _median_tiled(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) -> None:
-    """Median of a float / int16 plane tile by tile, each tile as uint16 ranks of its own values."""
+    """Median of a float plane tile by tile, each tile as uint16 ranks of its own values.
+
+    The keys order IEEE floats (int16 planes always take the dense ranks instead).
+    """
     unsigned = np.dtype(f"uint{8 * plane.itemsize}")
     sign = unsigned.type(1 << (8 * plane.itemsize - 1))
     # A tile and its k // 2 margins must hold at most 65 535 values (rank 65 535 is nodata).

@@ -240,39 +240,35 @@ def _build(
     return geoms, rings_per_poly - 1, joins
 
 
-def _join_corners(
-    geoms: np.ndarray, n_holes: np.ndarray, joins: np.ndarray, filled: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Group 4-connected polygons into 8-connected fields (MultiPolygons whose parts touch at corners).
-
-    With ``filled`` (holes filled), parts lying in a filled hole of their own field are dropped: an
-    island touching its hole's rim at a corner, and the parts touching it in turn.
-    """
+def _join_corners(geoms: np.ndarray, n_holes: np.ndarray, joins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group 4-connected polygons into 8-connected fields (MultiPolygons whose parts touch at corners)."""
     if not len(joins):
         return geoms, n_holes
     group = union_groups(joins, len(geoms))
-    _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
-    part = np.ones(len(geoms), dtype=np.bool_)
-    if filled:
-        # A part covered by the part it touches sits in that part's (filled) hole; so do the parts
-        # joined to it without such cover (its neighbours inside the same hole).
-        outer, inner = geoms[joins[:, 0]], geoms[joins[:, 1]]
-        first_covers = shapely.covers(outer, inner)
-        second_covers = shapely.covers(inner, outer)
-        nested = first_covers | second_covers
-        beside = union_groups(joins[~nested], len(geoms))
-        inside = np.where(first_covers, joins[:, 1], joins[:, 0])[nested]
-        part = ~np.isin(beside, beside[inside])
-    counts = np.bincount(inverse, weights=part, minlength=len(first))
+    _, first, inverse, counts = np.unique(group, return_index=True, return_inverse=True, return_counts=True)
     several = np.flatnonzero(counts > 1)
-    joined = np.flatnonzero(part & (counts[inverse] > 1))
+    joined = np.flatnonzero(counts[inverse] > 1)
     joined = joined[np.argsort(inverse[joined], kind="stable")]
     out = geoms[first].copy()
     out[several] = shapely.multipolygons(geoms[joined], indices=np.searchsorted(several, inverse[joined]))
-    holes = np.bincount(inverse, weights=n_holes * part, minlength=len(first)).astype(np.int64)
-    # Keep raster order: a field sits where its first part does (on its outer border, never dropped).
+    holes = np.bincount(inverse, weights=n_holes, minlength=len(first)).astype(np.int64)
+    # Keep raster order: a field sits where its first part does.
     order = np.argsort(first, kind="stable")
     return out[order], holes[order]
+
+
+def _fill_joined(geoms: np.ndarray) -> np.ndarray:
+    """Fill the holes of MultiPolygon fields (parts touching at corners), holes=False with connectivity 8.
+
+    The parts' exteriors, noded where they touch, bound every face of the filled field: the parts,
+    the areas they enclose together (a ring of parts touching at corners) and the islands in them.
+    The union of those faces is the field without holes.
+    """
+    out = geoms.copy()
+    for i in np.flatnonzero(shapely.get_type_id(geoms) == shapely.GeometryType.MULTIPOLYGON):
+        lines = shapely.union_all(shapely.get_exterior_ring(shapely.get_parts(geoms[i])))
+        out[i] = shapely.union_all(shapely.get_parts(shapely.polygonize([lines])))
+    return shapely.orient_polygons(out, exterior_cw=False)
 
 
 def _measure(geoms: np.ndarray, crs: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -374,7 +370,9 @@ def vectorize(
         )
     geoms, n_holes, joins = built
     if connectivity == 8:
-        geoms, n_holes = _join_corners(geoms, n_holes, joins, filled=not holes)
+        geoms, n_holes = _join_corners(geoms, n_holes, joins)
+        if not holes:
+            geoms = _fill_joined(geoms)
     if simplify:
         geoms = np.asarray(shapely.coverage_simplify(geoms, simplify, simplify_boundary=True))
         geoms = shapely.orient_polygons(geoms, exterior_cw=False)

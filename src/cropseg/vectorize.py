@@ -265,10 +265,13 @@ def _fill_joined(geoms: np.ndarray) -> np.ndarray:
     The union of those faces is the field without holes.
     """
     out = geoms.copy()
-    for i in np.flatnonzero(shapely.get_type_id(geoms) == shapely.GeometryType.MULTIPOLYGON):
+    multi = np.flatnonzero(shapely.get_type_id(geoms) == shapely.GeometryType.MULTIPOLYGON)
+    for i in multi:
         lines = shapely.union_all(shapely.get_exterior_ring(shapely.get_parts(geoms[i])))
         out[i] = shapely.union_all(shapely.get_parts(shapely.polygonize([lines])))
-    return shapely.orient_polygons(out, exterior_cw=False)
+    # Only the unions need orienting; every other field already has a counter-clockwise exterior.
+    out[multi] = shapely.orient_polygons(out[multi], exterior_cw=False)
+    return out
 
 
 def _measure(geoms: np.ndarray, crs: Any) -> tuple[np.ndarray, np.ndarray]:

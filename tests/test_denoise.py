@@ -342,6 +342,31 @@ def test_bad_input(call, match):
         call()
 
 
+def extremes(dtype):
+    """A few values of ``dtype`` including its largest (which the 3x3 nodata median sorts nodata as)."""
+    if np.dtype(dtype).kind == "f":
+        return [-np.inf, -1.5, -0.0, 0.0, 2.0, np.inf, np.nan]
+    info = np.iinfo(dtype)
+    return [info.min, 0, 1, 7, int(info.max) - 1, info.max]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(DTYPES).flatmap(
+        lambda t: st.tuples(
+            arrays(t, st.tuples(st.integers(1, 9), st.integers(1, 40)), elements=st.sampled_from(extremes(t))),
+            # NaN as the only nodata of floats, or with a finite nodata value.
+            st.sampled_from([None if v != v else v for v in extremes(t) if not np.isinf(v)]),
+        )
+    )
+)
+def test_nodata_median3_against_naive(img_nodata):
+    # Every rank of the 3x3 window (0 to 9 valid values), the dtype's largest value both valid and
+    # nodata, infinities, NaN with and without a nodata value.
+    img, nodata = img_nodata
+    np.testing.assert_array_equal(median_blur(img, 3, nodata=nodata), naive.median(img, 3, nodata))
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     arrays(np.uint8, st.tuples(st.integers(1, 14), st.integers(1, 14)), elements=st.sampled_from([0, 1, 255])),

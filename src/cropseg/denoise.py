@@ -23,6 +23,7 @@ from cropseg._core._jit import prefaulted
 from cropseg._core.majority import binary_vote, distinct_values, majority
 from cropseg._core.median import (
     median3,
+    median3_nodata,
     median_gather,
     median_hist_u8,
     median_hist_u16,
@@ -276,13 +277,17 @@ def median_blur(
     for band in range(planes.shape[0]):
         plane = planes[band]
         use_nodata = nd is not None or (is_float and bool(np.isnan(plane).any()))
-        classes = _two_classes(plane, nd) if k > 3 or use_nodata else None
+        classes = _two_classes(plane, nd) if k > 3 else None
         fill = (nd if nd is not None else array.dtype.type(np.nan)) if use_nodata else None
         if classes is not None:
             # A median of two values is a vote: box counts, whatever the window size.
             _vote(plane, classes, k, True, dst[band])
         elif k == 3 and not use_nodata:
             median3(plane, _n_blocks(len(plane)), dst[band])
+        elif k == 3:
+            big = array.dtype.type(np.inf if is_float else np.iinfo(array.dtype).max)
+            counter = np.empty(0, dtype=f"uint{8 * array.itemsize}")
+            median3_nodata(plane, fill, big, counter, _n_blocks(len(plane)), dst[band])
         elif use_nodata and k <= SORTED_NODATA_MAX_K:
             big = np.inf if is_float else np.iinfo(array.dtype).max
             median_sorted_nodata(

@@ -1,6 +1,7 @@
 """Median filter kernels (edges replicated, like ``cv2.medianBlur`` and ``scipy`` ``mode="nearest"``).
 
 - ``median3``: the 3x3 median from column-sorted rows, any dtype, no nodata.
+- ``median3_nodata``: the nodata-aware 3x3 median, the same way (ranks 0-4 of each window).
 - ``median_network``: any odd k by a comparator program over column-sorted windows, any dtype, no
   nodata (used up to the window size where the histograms overtake it).
 - ``median_hist_u8``: Huang's sliding histogram for uint8, any odd k, no nodata.
@@ -23,6 +24,7 @@ from cropseg._core.ranks import sort_keys
 
 __all__ = [
     "median3",
+    "median3_nodata",
     "median_network",
     "median_sorted_nodata",
     "median_hist_u8",
@@ -96,6 +98,108 @@ def median3(img, n_blocks, out):  # pragma: no cover - numba
         for r in range(b * step, min((b + 1) * step, rows)):
             _sort_columns3(img[max(r - 1, 0)], img[r], img[min(r + 1, rows - 1)], lo, me, hi)
             _med9(lo, me, hi, out[r])
+
+
+@ngjit
+def _sort_columns3_nodata(up, mid, down, nodata, big, lo, me, hi, count):  # pragma: no cover - numba
+    """As :func:`_sort_columns3` with invalid values (``nodata``, NaN) made ``big``; ``count`` gets the valid ones."""
+    n = len(up)
+    lo_in, me_in, hi_in, count_in = lo[1 : n + 1], me[1 : n + 1], hi[1 : n + 1], count[1 : n + 1]
+    one = count.dtype.type(1)
+    zero = count.dtype.type(0)
+    for x in range(n):
+        a = up[x]
+        b = mid[x]
+        c = down[x]
+        ok_a = not (a == nodata or a != a)
+        ok_b = not (b == nodata or b != b)
+        ok_c = not (c == nodata or c != c)
+        count_in[x] = (one if ok_a else zero) + (one if ok_b else zero) + (one if ok_c else zero)
+        a = a if ok_a else big
+        b = b if ok_b else big
+        c = c if ok_c else big
+        s = a if a < b else b
+        t = b if a < b else a
+        lo_in[x] = s if s < c else c
+        u = c if s < c else s
+        me_in[x] = u if u < t else t
+        hi_in[x] = t if u < t else u
+    for buf in (lo, me, hi):
+        buf[0] = buf[1]
+        buf[n + 1] = buf[n]
+    count[0] = count[1]
+    count[n + 1] = count[n]
+
+
+@ngjit
+def _med9_nodata(lo, me, hi, count, centre, nodata, out):  # pragma: no cover - numba
+    """Nodata-aware 3x3 medians from column-sorted rows (invalid values sorted last as ``big``).
+
+    Sorting the three lows and the three mids across the window's columns keeps the 3x3 matrix
+    sorted along rows and columns (a Young tableau ``T``); the ``j``-th smallest of its nine values is
+    then the least maximum over the staircase shapes of ``j + 1`` cells. The output picks rank
+    ``(n - 1) // 2`` of the ``n`` valid values (they sort first) and keeps a nodata ``centre``.
+    """
+    n = len(out)
+    l0, l1, l2 = lo[:n], lo[1 : n + 1], lo[2 : n + 2]
+    m0, m1, m2 = me[:n], me[1 : n + 1], me[2 : n + 2]
+    h0, h1, h2 = hi[:n], hi[1 : n + 1], hi[2 : n + 2]
+    c0, c1, c2 = count[:n], count[1 : n + 1], count[2 : n + 2]
+    kind = count.dtype.type
+    for x in range(n):
+        # Row 0 (the lows) sorted: t00 <= t01 <= t02; row 1: t10 <= t11; row 2: t20.
+        s = l0[x] if l0[x] < l1[x] else l1[x]
+        t = l1[x] if l0[x] < l1[x] else l0[x]
+        t00 = s if s < l2[x] else l2[x]
+        u = l2[x] if s < l2[x] else s
+        t01 = u if u < t else t
+        t02 = t if u < t else u
+        s = m0[x] if m0[x] < m1[x] else m1[x]
+        t = m1[x] if m0[x] < m1[x] else m0[x]
+        t10 = s if s < m2[x] else m2[x]
+        u = m2[x] if s < m2[x] else s
+        t11 = u if u < t else t
+        t20 = h0[x] if h0[x] < h1[x] else h1[x]
+        t20 = t20 if t20 < h2[x] else h2[x]
+        a = t01 if t01 < t10 else t10  # rank 1
+        b = t10 if t01 < t10 else t01
+        b = b if b < t02 else t02
+        b = b if b < t20 else t20  # rank 2
+        p = t02 if t02 > t10 else t10
+        q = t01 if t01 > t20 else t20
+        c = p if p < q else q
+        c = c if c < t11 else t11  # rank 3
+        d = _med3(t02, t11, t20)  # rank 4
+        # Rank (n - 1) // 2 of the n valid values, in the counts' own (narrow) type.
+        n_valid = kind(c0[x] + c1[x] + c2[x])
+        v = d if n_valid >= 9 else c
+        v = v if n_valid >= 7 else b
+        v = v if n_valid >= 5 else a
+        v = v if n_valid >= 3 else t00
+        w = centre[x]
+        out[x] = nodata if (w == nodata or w != w) else v
+
+
+@pjit
+def median3_nodata(img, nodata, big, counter, n_blocks, out):  # pragma: no cover - numba
+    """Nodata-aware 3x3 median (the lower middle of the valid values), per row in vectorized passes.
+
+    Invalid values (``nodata`` and NaN) become ``big``, the dtype's largest value, which sorts last;
+    a valid value equal to ``big`` is equal to whatever sorts beside it. ``counter`` (empty) gives
+    the dtype of the per-column valid counts (as wide as the image's values, so the loops vectorize).
+    """
+    rows, cols = img.shape
+    step = (rows + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        lo = np.empty(cols + 2, dtype=img.dtype)
+        me = np.empty(cols + 2, dtype=img.dtype)
+        hi = np.empty(cols + 2, dtype=img.dtype)
+        count = np.empty(cols + 2, dtype=counter.dtype)
+        for r in range(b * step, min((b + 1) * step, rows)):
+            _sort_columns3_nodata(
+                img[max(r - 1, 0)], img[r], img[min(r + 1, rows - 1)], nodata, big, lo, me, hi, count
+            )
+            _med9_nodata(lo, me, hi, count, img[r], nodata, out[r])
 
 
 @ngjit

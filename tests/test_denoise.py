@@ -260,6 +260,30 @@ def test_rank_transform_keeps_every_bit_and_the_order(img):
     assert (np.diff(ranks.ravel()[order].astype(np.int64)) >= 0).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_transform_in_chunks(monkeypatch, dtype):
+    # The first pass numbers each chunk's values on its own: chunks that share some values and not
+    # others, signed zeros, NaN and nodata, merged into one order.
+    monkeypatch.setattr(denoise, "RANK_CHUNK", 700)
+    rng = np.random.default_rng(3)
+    pool = np.concatenate([rng.normal(size=3000), [-0.0, 0.0, np.inf, -np.inf]]).astype(dtype)
+    img = pool[rng.integers(0, len(pool), (90, 80))]
+    img[45:] = pool[rng.integers(2000, len(pool), (45, 80))]  # the later chunks see other values
+    ranks, values, invalid = _dense_ranks(img, None)
+    key = np.uint32 if dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(values[ranks].view(key), img.view(key))
+    order = np.lexsort((ranks.ravel(), img.ravel()))
+    assert invalid is None and (np.diff(ranks.ravel()[order].astype(np.int64)) >= 0).all()
+    img[rng.random(img.shape) < 0.1] = np.nan
+    img[rng.random(img.shape) < 0.1] = -5
+    for ksize in (7, 9):
+        np.testing.assert_array_equal(median_blur(img, ksize, nodata=-5), naive.median(img, ksize, -5))
+    # More than 65 536 distinct values in all, though fewer in each chunk: no dense ranks.
+    img = rng.normal(size=(300, 250)).astype(dtype)
+    assert _dense_ranks(img, None) is None
+    np.testing.assert_array_equal(median_blur(img, 11), ndi.median_filter(img, size=11, mode="nearest"))
+
+
 @settings(deadline=None)
 @given(
     arrays(

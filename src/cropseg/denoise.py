@@ -32,7 +32,7 @@ from cropseg._core.median import (
     median_sorted_nodata,
     median_tiled_ranks,
 )
-from cropseg._core.ranks import collect_keys, from_ranks, index_keys, to_ranks
+from cropseg._core.ranks import collect_keys, from_ranks, index_keys, number_keys, renumber, to_ranks
 from cropseg._networks import column_program, median_program, window_sort_program
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
@@ -115,6 +115,8 @@ PH_STRIPE = 512
 SORTED_NODATA_MAX_K = 7
 #: Smallest window worth the rank transform of other dtypes (below it the network is as fast).
 RANKS_MIN_K = 7
+#: Fewest values per chunk of the rank transform's parallel first pass (each chunk's tables cost 1 MB).
+RANK_CHUNK = 1 << 21
 #: Windows filtered tile by tile as ranks of each tile's values when a float image has more than
 #: 65 536 distinct values (below TILED_MIN_K the network is faster; a tile and its margins must fit
 #: 65 535 values, so tiles shrink as k grows, to 17 pixels at TILED_MAX_K): output tiles of
@@ -181,22 +183,42 @@ def _dense_ranks(plane: np.ndarray, nodata: Any) -> tuple[np.ndarray, np.ndarray
     keys = flat.view(key_type)
     use_nodata = nodata is not None and not np.isnan(nodata)
     fill = plane.dtype.type(0 if nodata is None else nodata)
-    bits = 17  # table of 2**17 slots, at most half full
+    bits = 17  # tables of 2**17 slots, at most half full
+    shift = 64 - bits
     empty = np.iinfo(key_type).max
-    table = np.full(1 << bits, empty, dtype=key_type)
     limit = 65536 if nodata is None else 65535
-    if collect_keys(keys, flat, use_nodata, fill, table, empty, 64 - bits, limit) < 0:
+    # Each chunk numbers its own distinct values in parallel; their lists, merged and sorted, give
+    # every chunk's numbers their ranks.
+    n_blocks = max(1, min(_n_blocks(len(flat)), len(flat) // RANK_CHUNK))
+    tables = np.full((n_blocks, 1 << bits), empty, dtype=key_type)
+    block_keys = np.empty((n_blocks, limit), dtype=key_type)
+    n_found = np.empty(n_blocks, dtype=np.int64)
+    ranks = prefaulted(plane.shape, np.uint16)
+    number_keys(
+        keys, flat, use_nodata, fill, tables, np.empty(tables.shape, np.uint16), block_keys, empty, shift, limit,
+        n_found, ranks.reshape(-1),
+    )
+    if (n_found < 0).any():
+        return None
+    listed = np.concatenate([block_keys[b, : n_found[b]] for b in range(n_blocks)])
+    table = tables[0]
+    table[:] = empty
+    if collect_keys(listed, listed.view(plane.dtype), False, fill, table, empty, shift, limit) < 0:
         return None
     # Keys in value order, sorted as integers: a float sort may not keep the bits of -0.0 and 0.0.
     found = table[table != empty]
     sign = key_type(1 << (8 * plane.itemsize - 1))
     found = found[np.argsort(np.where(found & sign, ~found, found | sign))]
     rank = np.zeros(len(table), dtype=np.uint16)
-    index_keys(found, table, 64 - bits, rank)
+    index_keys(found, table, shift, rank)
     values = np.full(65536, fill, dtype=plane.dtype)
     values[: len(found)] = found.view(plane.dtype)
-    ranks = prefaulted(plane.shape, np.uint16)
-    to_ranks(keys, flat, use_nodata, fill, table, 64 - bits, rank, np.uint16(65535), ranks.reshape(-1))
+    maps = np.full((n_blocks, 65536), 65535, dtype=np.uint16)
+    listed_ranks = np.empty(len(listed), dtype=np.uint16)
+    to_ranks(listed, listed.view(plane.dtype), False, fill, table, shift, rank, np.uint16(65535), listed_ranks)
+    for b, start in enumerate(np.cumsum(n_found) - n_found):
+        maps[b, : n_found[b]] = listed_ranks[start : start + n_found[b]]
+    renumber(ranks.reshape(-1), maps, ranks.reshape(-1))
     return ranks, values, None if nodata is None else 65535
 
 

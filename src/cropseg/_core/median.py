@@ -502,7 +502,11 @@ def median_hist_u16(img, k, n_blocks, use_nodata, nodata, out):  # pragma: no co
         fine = np.zeros(65536, dtype=np.int32)
         coarse = np.zeros(256, dtype=np.int32)
         r_hi = min((blk + 1) * step, rows)
-        _hist_u16_rect(img, k, blk * step, r_hi, 0, cols, use_nodata, nodata, 8, fine, coarse, out)
+        # Constant flags let the compiler drop the nodata tests from the loops without nodata.
+        if use_nodata:
+            _hist_u16_rect(img, k, blk * step, r_hi, 0, cols, True, nodata, 8, fine, coarse, out)
+        else:
+            _hist_u16_rect(img, k, blk * step, r_hi, 0, cols, False, nodata, 8, fine, coarse, out)
 
 
 @ngjit
@@ -636,7 +640,10 @@ def median_tiled_ranks(img, bits, sign, k, tile, shift, use_nodata, nodata, out)
         fine = np.zeros(max(rank + 1, 1), dtype=np.int32)
         coarse = np.zeros((max(rank, 0) >> shift) + 1, dtype=np.int32)
         medians = np.empty((ph, pw), dtype=np.uint16)
-        _hist_u16_rect(ranks, k, h, ph - h, h, pw - h, use_nodata, np.uint16(65535), shift, fine, coarse, medians)
+        if use_nodata:  # constant flags: see median_hist_u16
+            _hist_u16_rect(ranks, k, h, ph - h, h, pw - h, True, np.uint16(65535), shift, fine, coarse, medians)
+        else:
+            _hist_u16_rect(ranks, k, h, ph - h, h, pw - h, False, np.uint16(65535), shift, fine, coarse, medians)
         for i in range(h, ph - h):
             for j in range(h, pw - h):
                 m = medians[i, j]

@@ -4,6 +4,9 @@ A median (any order statistic) commutes with a strictly increasing map, so an im
 65 536 distinct values can be filtered as uint16 ranks and mapped back. Keys are the raw bits of
 the values (unsigned integers of the same width); in the table, a key with all bits set (a NaN
 pattern, and NaN is never inserted) marks a free slot. Nodata and NaN get a rank of their own.
+:func:`number_keys` numbers each chunk's distinct keys in parallel; :func:`collect_keys`,
+:func:`index_keys` and :func:`to_ranks` merge and rank their lists; :func:`renumber` maps the
+numbers to ranks.
 :func:`sort_keys` sorts a tile's keys for the tile-by-tile ranks of images with more distinct values
 (:func:`cropseg._core.median.median_tiled_ranks`).
 """
@@ -15,7 +18,7 @@ from numba import prange
 
 from cropseg._core._jit import ngjit, pjit
 
-__all__ = ["collect_keys", "index_keys", "to_ranks", "from_ranks", "sort_keys"]
+__all__ = ["collect_keys", "number_keys", "renumber", "index_keys", "to_ranks", "from_ranks", "sort_keys"]
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 
@@ -49,6 +52,59 @@ def collect_keys(keys, values, use_nodata, nodata, table, empty, shift, limit): 
             if n > limit:
                 return -1
     return n
+
+
+@pjit
+def number_keys(keys, values, use_nodata, nodata, tables, slot_ids, block_keys, empty, shift, limit, n_found, out):  # noqa: E501  # pragma: no cover
+    """First pass of the rank transform: each of ``len(tables)`` chunks numbers its own distinct keys.
+
+    Chunk ``b`` (``len(keys) / len(tables)`` consecutive keys) inserts its valid keys into
+    ``tables[b]`` (filled with ``empty``), numbers them in order of first appearance (the number
+    kept beside the key in ``slot_ids[b]``, the key listed in ``block_keys[b]``) and writes each
+    value's number to ``out``; NaN and (with ``use_nodata``) ``nodata`` get 65 535. ``n_found[b]`` is
+    the chunk's number of distinct keys, or -1 once it exceeds ``limit``. :func:`renumber` then maps
+    the numbers to global ranks.
+    """
+    n = len(keys)
+    n_blocks, size = tables.shape
+    mask = size - 1
+    step = (n + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        table = tables[b]
+        ids = slot_ids[b]
+        listed = block_keys[b]
+        count = 0
+        for i in range(b * step, min(n, (b + 1) * step)):
+            v = values[i]
+            if v != v or (use_nodata and v == nodata):
+                out[i] = 65535
+                continue
+            key = keys[i]
+            s = _slot(key, shift)
+            while table[s] != empty and table[s] != key:
+                s = (s + 1) & mask
+            if table[s] == empty:
+                if count == limit:
+                    count = -1
+                    break
+                table[s] = key
+                ids[s] = count
+                listed[count] = key
+                count += 1
+            out[i] = ids[s]
+        n_found[b] = count
+
+
+@pjit
+def renumber(numbers, maps, out):  # pragma: no cover - numba
+    """``out[i] = maps[b, numbers[i]]`` for ``i`` in chunk ``b`` of :func:`number_keys` (``out`` may be ``numbers``)."""
+    n = len(numbers)
+    n_blocks = maps.shape[0]
+    step = (n + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        m = maps[b]
+        for i in range(b * step, min(n, (b + 1) * step)):
+            out[i] = m[numbers[i]]
 
 
 @ngjit

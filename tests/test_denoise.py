@@ -37,7 +37,7 @@ def test_median_equals_scipy_and_cv2(dtype, shape, ksize):
         np.testing.assert_array_equal(ours, cv2.medianBlur(img, ksize))
 
 
-@pytest.mark.parametrize("ksize", [3, 5, 7, 9, 13, 23, 25, 31, 61])
+@pytest.mark.parametrize("ksize", [3, 5, 7, 9, 13, 23, 25, 31, 61, 255])
 def test_median_uint8_equals_cv2_on_larger_images(ksize):
     # Every uint8 path (network, Huang, Perreault-Hebert): few levels with ties, and all 256 levels.
     rng = np.random.default_rng(ksize)

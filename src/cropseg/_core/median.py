@@ -388,6 +388,12 @@ def median_hist_u8(img, k, use_nodata, nodata, out):  # pragma: no cover - numba
             out[r, c] = m
 
 
+@ngjit
+def _lane(words, j):  # pragma: no cover - numba
+    """Count ``j`` of 16-bit counts packed four to a uint64 word (count j in bits 16 (j % 4) of word j // 4)."""
+    return np.int64((words[j >> 2] >> np.uint64(16 * (j & 3))) & np.uint64(0xFFFF))
+
+
 @pjit
 def median_ph_u8(img, k, n_blocks, stripe, out):  # pragma: no cover - numba
     """Perreault and Hebert's constant-time median for uint8 (k <= 255), with fine bins updated lazily.
@@ -398,25 +404,35 @@ def median_ph_u8(img, k, n_blocks, stripe, out):  # pragma: no cover - numba
     values) and fine (256 bins), moved down one row at a time. Along a row, the window's coarse
     histogram is the sum of ``k`` column histograms, updated by one column in and one out; the
     median's coarse bin is carried from pixel to pixel with the count below it (the column moving
-    in and the one moving out change that count by their bins below the median's; a step or two
-    then restores it), and only that bin's 16 fine counts are brought up to date (from where they
-    were last valid, or summed afresh), as in OpenCV's implementation; the fine bin is found by
-    branch-free counting.
+    in and the one moving out change that count by their values below the median's bin; a step or
+    two then restores it), and only that bin's 16 fine counts are brought up to date (from where
+    they were last valid, or summed afresh), as in OpenCV's implementation.
+
+    Counts are 16-bit lanes packed four to a uint64 word (SWAR), so adding or subtracting a
+    histogram is 4 word operations instead of 16 (numba does not vectorize the lane loops). Word
+    arithmetic modulo 2**64 is exact as long as every final lane lies in [0, 2**16), which holds
+    because a window holds k * k <= 65 025 values: borrows between lanes in between cancel out.
+    Multiplying a word by 0x0001000100010001 leaves in each lane the sum of it and the lanes below
+    (the prefix sums that find a median's bin and value).
     """
     rows, cols = img.shape
     h = k // 2
     half = (k * k) // 2
     step = (rows + n_blocks - 1) // n_blocks
     n_stripes = (cols + stripe - 1) // stripe
+    one = np.uint64(1)
+    spread = np.uint64(0x0001000100010001)
+    top = np.uint64(48)
+    lane_mask = np.uint64(0xFFFF)
     for t in prange(n_blocks * n_stripes):
         blk = t // n_stripes
         c0 = (t % n_stripes) * stripe
         c1 = min(c0 + stripe, cols)
         width = c1 - c0 + 2 * h
-        colc = np.zeros((width, 16), dtype=np.uint16)  # a column holds k <= 65 535 values
-        colf = np.zeros((width, 16, 16), dtype=np.uint16)
-        hc = np.zeros(16, dtype=np.uint16)  # a window holds k * k <= 65 535 values (k <= 255)
-        hf = np.zeros((16, 16), dtype=np.uint16)
+        colc = np.zeros((width, 4), dtype=np.uint64)  # coarse bin j: lane j % 4 of word j // 4
+        colf = np.zeros((width, 64), dtype=np.uint64)  # value v: lane v % 4 of word v // 4
+        hc = np.zeros(4, dtype=np.uint64)
+        hf = np.zeros(64, dtype=np.uint64)
         valid_at = np.empty(16, dtype=np.int64)
         first = blk * step
         for r in range(first, min((blk + 1) * step, rows)):
@@ -424,68 +440,86 @@ def median_ph_u8(img, k, n_blocks, stripe, out):  # pragma: no cover - numba
                 for dr in range(-h, h + 1):
                     rr = min(max(r + dr, 0), rows - 1)
                     for p in range(width):
-                        v = img[rr, min(max(c0 - h + p, 0), cols - 1)]
-                        colc[p, v >> 4] += 1
-                        colf[p, v >> 4, v & 15] += 1
+                        v = np.int64(img[rr, min(max(c0 - h + p, 0), cols - 1)])
+                        colc[p, v >> 6] += one << np.uint64(16 * ((v >> 4) & 3))
+                        colf[p, v >> 2] += one << np.uint64(16 * (v & 3))
             else:
                 up = min(max(r - h - 1, 0), rows - 1)
                 down = min(r + h, rows - 1)
                 for p in range(width):
                     cc = min(max(c0 - h + p, 0), cols - 1)
-                    a = img[up, cc]
-                    b = img[down, cc]
+                    a = np.int64(img[up, cc])
+                    b = np.int64(img[down, cc])
                     if a != b:
-                        colc[p, a >> 4] -= 1
-                        colf[p, a >> 4, a & 15] -= 1
-                        colc[p, b >> 4] += 1
-                        colf[p, b >> 4, b & 15] += 1
-            for j in range(16):
+                        colc[p, a >> 6] -= one << np.uint64(16 * ((a >> 4) & 3))
+                        colf[p, a >> 2] -= one << np.uint64(16 * (a & 3))
+                        colc[p, b >> 6] += one << np.uint64(16 * ((b >> 4) & 3))
+                        colf[p, b >> 2] += one << np.uint64(16 * (b & 3))
+            for j in range(4):
                 hc[j] = 0
+            for j in range(16):
                 valid_at[j] = -(2 * k)
             for p in range(k):
-                for j in range(16):
+                for j in range(4):
                     hc[j] += colc[p, j]
-            # Coarse bin b of the median and the count below it (below <= half < below + hc[b]),
+            # Coarse bin b of the median and the count below it (below <= half < below + count b),
             # found once per row, then carried along it.
             acc = 0
             b = 0
             below = 0
             for j in range(16):
-                acc += hc[j]
+                acc += _lane(hc, j)
                 le = acc <= half
                 b += np.int64(le)
                 below = acc if le else below
             # Window of output column c0 + c: columns c .. c + k - 1 of the tile.
             for c in range(c1 - c0):
                 if c > 0:
-                    moved = 0
-                    for j in range(16):
-                        d = np.int64(colc[c + k - 1, j]) - np.int64(colc[c - 1, j])
-                        hc[j] += d  # modulo 2**16, exact in the end
-                        moved += d if j < b else 0
-                    below += moved
+                    into = c + k - 1
+                    for j in range(4):
+                        hc[j] += colc[into, j] - colc[c - 1, j]
+                    if b > 0:
+                        last = (b - 1) >> 2  # word of bin b - 1; whole words below it
+                        shift = np.uint64(16 * ((b - 1) & 3))
+                        for j in range(last):
+                            below += np.int64((colc[into, j] * spread) >> top)
+                            below -= np.int64((colc[c - 1, j] * spread) >> top)
+                        below += np.int64(((colc[into, last] * spread) >> shift) & lane_mask)
+                        below -= np.int64(((colc[c - 1, last] * spread) >> shift) & lane_mask)
                     while below > half:
                         b -= 1
-                        below -= hc[b]
-                    while below + hc[b] <= half:
-                        below += hc[b]
+                        below -= _lane(hc, b)
+                    while below + _lane(hc, b) <= half:
+                        below += _lane(hc, b)
                         b += 1
+                w = 4 * b
                 if c - valid_at[b] >= k:
-                    for j in range(16):
-                        hf[b, j] = 0
+                    for j in range(4):
+                        hf[w + j] = 0
                     for p in range(c, c + k):
-                        for j in range(16):
-                            hf[b, j] += colf[p, b, j]
+                        for j in range(4):
+                            hf[w + j] += colf[p, w + j]
+                elif valid_at[b] == c - 1:  # the common case, kept apart from the loop below
+                    for j in range(4):
+                        hf[w + j] += colf[c + k - 1, w + j] - colf[c - 1, w + j]
                 else:
                     for q in range(valid_at[b] + 1, c + 1):
-                        for j in range(16):
-                            hf[b, j] += colf[q + k - 1, b, j] - colf[q - 1, b, j]
+                        for j in range(4):
+                            hf[w + j] += colf[q + k - 1, w + j] - colf[q - 1, w + j]
                 valid_at[b] = c
+                # Fine value: whole words while their total keeps the count <= half, then lanes.
                 acc = below
                 m = 0
-                for j in range(16):
-                    acc += hf[b, j]
-                    m += np.int64(acc <= half)
+                for j in range(4):
+                    prefix = hf[w + j] * spread
+                    total = acc + np.int64(prefix >> top)
+                    if total <= half:
+                        m += 4
+                        acc = total
+                    else:
+                        for i in range(3):
+                            m += np.int64(acc + np.int64((prefix >> np.uint64(16 * i)) & lane_mask) <= half)
+                        break
                 out[r, c0 + c] = b * 16 + m
 
 

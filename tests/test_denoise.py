@@ -9,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 from cropseg import InvalidInputError, denoise
 from cropseg._core.median import median_gather, median_ph_u8
+from cropseg._networks import MAX_ONLY, MIN_ONLY, median_program
 from cropseg.denoise import _dense_ranks, _median_tiled, majority_filter, median_blur, remove_small_regions
 from cropseg.scene import iter_windows
 from tests import naive
@@ -239,6 +240,28 @@ def test_median_hypothesis_uint8_constant_time(img, ksize, stripe):
     out = np.empty_like(img)
     median_ph_u8(img, ksize, 2, stripe, out)
     np.testing.assert_array_equal(out, cv2.medianBlur(img, ksize))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from([3, 5, 7, 9, 11, 13, 15]).flatmap(
+        lambda k: st.tuples(st.just(k), arrays(np.int64, (k, k), elements=st.integers(0, 4) | st.integers(-1000, 1000)))
+    )
+)
+def test_median_program_selects_the_median(case):
+    # The comparator programs themselves, run in numpy on a whole window (ties and distinct values),
+    # for sizes beyond those the kernels use: sort columns, spread them, apply the exchanges.
+    k, window = case
+    slots = np.sort(window, axis=0).reshape(-1).copy()  # slot j * k + d: rank j of column d
+    program, out, inputs = median_program(k)
+    assert set(np.ravel(program[:, :2])) <= set(inputs)
+    for a, b, kind in program:
+        lo, hi = min(slots[a], slots[b]), max(slots[a], slots[b])
+        if kind & MIN_ONLY:
+            slots[a] = lo
+        if kind & MAX_ONLY:
+            slots[b] = hi
+    assert slots[out] == np.sort(window, axis=None)[k * k // 2]
 
 
 @settings(max_examples=80, deadline=None)

@@ -3,9 +3,10 @@
 A ``k x k`` median is computed as in a sorting-network median filter on column-sorted data: sort
 each column of ``k`` values (shared by ``k`` neighbouring windows), sort each rank across the ``k``
 columns of the window, keep the candidates that rows-and-columns-sorted order allows to be the
-median, and select the median among them. Exchanges that never exchange on a column-sorted window
-(checked over every 0-1 input, by the 0-1 principle) are dropped, and so are exchanges that do not
-reach the output; an exchange of which only one side is used keeps only that side.
+median, and select the median among them (sorting them, or merging each rank's sorted run).
+Exchanges that never exchange on a column-sorted window (checked over every 0-1 input, by the 0-1
+principle) are dropped, and so are exchanges that do not reach the output; an exchange of which
+only one side is used keeps only that side.
 """
 
 from __future__ import annotations
@@ -81,6 +82,34 @@ def _zero_one_columns(k: int) -> np.ndarray:
     return slots.view(np.uint64)
 
 
+def _odd_even_merge(lo: int, n: int, r: int):
+    """Exchanges of Batcher's odd-even merge of positions ``lo .. lo + n - 1`` (``n`` a power of two), stride ``r``."""
+    step = r * 2
+    if step < n:
+        yield from _odd_even_merge(lo, n, step)
+        yield from _odd_even_merge(lo + r, n, step)
+        for i in range(lo + r, lo + n - r, step):
+            yield (i, i + r)
+    else:
+        yield (lo, lo + r)
+
+
+def _merge_network(a: list[int], b: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
+    """Exchanges merging the slots ``a`` and ``b`` (each holding ascending values); the merged slot order.
+
+    Batcher's merge of two halves of a power-of-two size, ``a`` at the end of the first half
+    (after ``-inf`` padding) and ``b`` at the start of the second (before ``+inf``): padding never
+    leaves its end (a ``-inf`` only meets smaller positions of its own prefix, a ``+inf`` larger
+    ones of its suffix), so exchanges touching it are dropped.
+    """
+    size = 1
+    while size < max(len(a), len(b)):
+        size *= 2
+    pos: list[int | None] = [None] * (size - len(a)) + list(a) + list(b) + [None] * (size - len(b))
+    ops = [(pos[x], pos[y]) for x, y in _odd_even_merge(0, 2 * size, 1) if pos[x] is not None and pos[y] is not None]
+    return ops, [q for q in pos if q is not None]
+
+
 @functools.cache
 def median_program(k: int) -> tuple[np.ndarray, int, np.ndarray]:
     """Build the median of a column-sorted ``k x k`` window as a program on ``k * k`` slots.
@@ -88,23 +117,34 @@ def median_program(k: int) -> tuple[np.ndarray, int, np.ndarray]:
     Slot ``j * k + d`` starts as rank ``j`` (ascending) of window column ``d``. Returns the program
     ``(m, 3)`` int64 rows ``(a, b, kind)`` with ``a < b`` in sorted order, the slot that ends up
     holding the median, and the slots the program reads (the others need not be loaded).
+
+    Each rank is sorted across the columns; the candidates (values the rows-and-columns order
+    allows to be the median) are then either sorted whole or, as sorted runs of each rank, merged
+    smallest pair first; the shorter program after pruning is kept (merging: 16-20 % fewer
+    exchanges for k = 9 .. 15, sorting: one fewer for k = 5).
     """
     n = k * k
     target = n // 2
-    rows = sorting_network(k)
-    program = [(j * k + a, j * k + b) for j in range(k) for a, b in rows]
+    program = [(j * k + a, j * k + b) for j in range(k) for a, b in sorting_network(k)]
     # With rows and columns sorted, (j, d) has at least (j + 1)(d + 1) - 1 values below it and
     # (k - j)(k - d) - 1 above it; the median is among those that allow rank ``target``.
-    candidates = [
-        j * k + d
+    runs = [
+        [j * k + d for d in range(k) if (j + 1) * (d + 1) - 1 <= target and (k - j) * (k - d) - 1 <= n - 1 - target]
         for j in range(k)
-        for d in range(k)
-        if (j + 1) * (d + 1) - 1 <= target and (k - j) * (k - d) - 1 <= n - 1 - target
     ]
+    runs = [run for run in runs if run]
     below = sum(1 for j in range(k) for d in range(k) if (k - j) * (k - d) - 1 > n - 1 - target)
-    program += [(candidates[a], candidates[b]) for a, b in sorting_network(len(candidates))]
-    out = candidates[target - below]
-    ops, live = _prune(program, k, {out})
+    candidates = [slot for run in runs for slot in run]
+    sort = program + [(candidates[a], candidates[b]) for a, b in sorting_network(len(candidates))]
+    merge = list(program)
+    while len(runs) > 1:
+        runs.sort(key=len)
+        ops, merged = _merge_network(runs.pop(0), runs.pop(0))
+        merge += ops
+        runs.append(merged)
+    built = ((sort, candidates[target - below]), (merge, runs[0][target - below]))
+    options = [(*_prune(program, k, {out}), out) for program, out in built]
+    ops, live, out = min(options, key=lambda option: len(option[0]))
     return ops, out, np.array(sorted(live), dtype=np.int64)
 
 

@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 from cropseg import InvalidInputError, denoise
 from cropseg._core.median import median_gather, median_ph_u8
-from cropseg._networks import MAX_ONLY, MIN_ONLY, median_program
+from cropseg._networks import BOTH, COPY, MAX_ONLY, MIN_ONLY, tile_median_program
 from cropseg.denoise import _dense_ranks, _median_tiled, majority_filter, median_blur, remove_small_regions
 from cropseg.scene import iter_windows
 from tests import naive
@@ -56,9 +56,9 @@ def test_median_network_on_larger_images_equals_scipy(dtype, ksize):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("ksize", [7, 11, 15, 31])
+@pytest.mark.parametrize("ksize", [7, 11, 15, 31, 41])
 def test_median_of_many_distinct_floats_on_larger_images_equals_scipy(dtype, ksize):
-    # More than 65 536 distinct values: the comparator network (k < 11), else tile by tile as ranks
+    # More than 65 536 distinct values: the separable network (k <= 31), else tile by tile as ranks
     # of each tile's values.
     img = np.random.default_rng(ksize).normal(size=(50, 1400)).astype(dtype)
     assert len(np.unique(img)) > 65536
@@ -244,24 +244,34 @@ def test_median_hypothesis_uint8_constant_time(img, ksize, stripe):
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.sampled_from([3, 5, 7, 9, 11, 13, 15]).flatmap(
-        lambda k: st.tuples(st.just(k), arrays(np.int64, (k, k), elements=st.integers(0, 4) | st.integers(-1000, 1000)))
+    st.tuples(st.sampled_from([3, 5, 7, 9, 11, 15]), st.integers(1, 5), st.integers(1, 5)).flatmap(
+        lambda kt: st.tuples(
+            st.just(kt),
+            arrays(
+                np.int64,
+                (kt[1] + kt[0] - 1, kt[2] + kt[0] - 1),
+                elements=st.integers(0, 3) | st.integers(-1000, 1000),
+            ),
+        )
     )
 )
-def test_median_program_selects_the_median(case):
-    # The comparator programs themselves, run in numpy on a whole window (ties and distinct values),
-    # for sizes beyond those the kernels use: sort columns, spread them, apply the exchanges.
-    k, window = case
-    slots = np.sort(window, axis=0).reshape(-1).copy()  # slot j * k + d: rank j of column d
-    program, out, inputs = median_program(k)
-    assert set(np.ravel(program[:, :2])) <= set(inputs)
+def test_tile_median_program_gives_every_windows_median(case):
+    # The separable-network programs themselves, run in numpy on one tile with its margins (ties
+    # and distinct values), for tile shapes and sizes beyond those the kernel uses.
+    (k, tile_rows, tile_cols), block = case
+    program, outputs, n_slots = tile_median_program(k, tile_rows, tile_cols)
+    slots = np.zeros(n_slots, dtype=np.int64)
+    slots[: block.size] = block.reshape(-1)
     for a, b, kind in program:
         lo, hi = min(slots[a], slots[b]), max(slots[a], slots[b])
-        if kind & MIN_ONLY:
+        if kind == COPY:
+            slots[b] = slots[a]
+        if kind in (MIN_ONLY, BOTH):
             slots[a] = lo
-        if kind & MAX_ONLY:
+        if kind in (MAX_ONLY, BOTH):
             slots[b] = hi
-    assert slots[out] == np.sort(window, axis=None)[k * k // 2]
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(block, (k, k)), axis=(2, 3))
+    np.testing.assert_array_equal(slots[outputs].reshape(tile_rows, tile_cols), medians)
 
 
 @settings(max_examples=80, deadline=None)

@@ -1,24 +1,36 @@
 """Comparator networks for the median kernels: plain Python, built once per window size and cached.
 
-A ``k x k`` median is computed as in a sorting-network median filter on column-sorted data: sort
-each column of ``k`` values (shared by ``k`` neighbouring windows), sort each rank across the ``k``
-columns of the window, keep the candidates that rows-and-columns-sorted order allows to be the
-median, and select the median among them (sorting them, or merging each rank's sorted run).
-Exchanges that never exchange on a column-sorted window (checked over every 0-1 input, by the 0-1
-principle) are dropped, and so are exchanges that do not reach the output; an exchange of which
-only one side is used keeps only that side.
+Medians without nodata: :func:`tile_median_program` (Adams' separable sorting networks) computes a
+block of neighbouring windows' medians at once, sorting the values they share once and keeping
+only the ranks that can still be a median. Nodata-aware medians, whose rank varies with the valid
+count: :func:`column_program` sorts each column of ``k`` values (shared by ``k`` neighbouring
+windows) and :func:`window_sort_program` sorts the lower half of each column-sorted window.
+Programs are rows ``(a, b, kind)`` of exchanges (or copies) on slot rows, run by the kernels as
+vectorized loops; exchanges that do not reach an output are dropped and an exchange of which only
+one side is used keeps only that side.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 
 import numpy as np
 
-__all__ = ["sorting_network", "column_program", "window_sort_program", "median_program", "MIN_ONLY", "MAX_ONLY", "BOTH"]
+__all__ = [
+    "sorting_network",
+    "column_program",
+    "window_sort_program",
+    "tile_median_program",
+    "MIN_ONLY",
+    "MAX_ONLY",
+    "BOTH",
+    "COPY",
+]
 
-#: Operation kinds of a program row ``(a, b, kind)``: ``a = min(a, b)``, ``b = max(a, b)`` or both.
-MIN_ONLY, MAX_ONLY, BOTH = 1, 2, 3
+#: Operation kinds of a program row ``(a, b, kind)``: ``a = min(a, b)``, ``b = max(a, b)``, both
+#: (an exchange), or ``b = a``.
+MIN_ONLY, MAX_ONLY, BOTH, COPY = 1, 2, 3, 4
 
 # Window sizes up to this one are checked over all (k + 1) ** k column-sorted 0-1 inputs.
 _MAX_ZERO_ONE_K = 7
@@ -60,12 +72,22 @@ def column_program(k: int) -> np.ndarray:
 def window_sort_program(k: int) -> np.ndarray:
     """Build a program ``(m, 3)`` putting ranks ``0 .. k * k // 2`` of a column-sorted window in slots ``0 ..``.
 
-    Batcher's network over all ``k * k`` slots, pruned as :func:`median_program` is. Used where the
-    median's rank differs from window to window (nodata-aware medians, whose rank ``(n - 1) // 2``
-    of ``n`` valid values is at most ``k * k // 2``).
+    Batcher's network over all ``k * k`` slots, without the exchanges that never swap on a
+    column-sorted window (checked over every column-sorted 0-1 window, by the 0-1 principle, for
+    ``k`` up to 7) and those that do not reach the ranks kept. Used where the median's rank differs
+    from window to window (nodata-aware medians, whose rank ``(n - 1) // 2`` of ``n`` valid values
+    is at most ``k * k // 2``).
     """
-    ops, _ = _prune([tuple(p) for p in sorting_network(k * k)], k, set(range(k * k // 2 + 1)))
-    return ops
+    program = [(int(a), int(b), BOTH) for a, b in sorting_network(k * k)]
+    if k <= _MAX_ZERO_ONE_K:
+        state = _zero_one_columns(k)
+        kept = []
+        for a, b, kind in program:
+            if np.any(state[a] & ~state[b]):
+                kept.append((a, b, kind))
+                state[a], state[b] = state[a] & state[b], state[a] | state[b]
+        program = kept
+    return np.array(_live_ops(program, set(range(k * k // 2 + 1))), dtype=np.int64).reshape(-1, 3)
 
 
 def _zero_one_columns(k: int) -> np.ndarray:
@@ -110,63 +132,137 @@ def _merge_network(a: list[int], b: list[int]) -> tuple[list[tuple[int, int]], l
     return ops, [q for q in pos if q is not None]
 
 
-@functools.cache
-def median_program(k: int) -> tuple[np.ndarray, int, np.ndarray]:
-    """Build the median of a column-sorted ``k x k`` window as a program on ``k * k`` slots.
-
-    Slot ``j * k + d`` starts as rank ``j`` (ascending) of window column ``d``. Returns the program
-    ``(m, 3)`` int64 rows ``(a, b, kind)`` with ``a < b`` in sorted order, the slot that ends up
-    holding the median, and the slots the program reads (the others need not be loaded).
-
-    Each rank is sorted across the columns; the candidates (values the rows-and-columns order
-    allows to be the median) are then either sorted whole or, as sorted runs of each rank, merged
-    smallest pair first; the shorter program after pruning is kept (merging: 16-20 % fewer
-    exchanges for k = 9 .. 15, sorting: one fewer for k = 5).
-    """
-    n = k * k
-    target = n // 2
-    program = [(j * k + a, j * k + b) for j in range(k) for a, b in sorting_network(k)]
-    # With rows and columns sorted, (j, d) has at least (j + 1)(d + 1) - 1 values below it and
-    # (k - j)(k - d) - 1 above it; the median is among those that allow rank ``target``.
-    runs = [
-        [j * k + d for d in range(k) if (j + 1) * (d + 1) - 1 <= target and (k - j) * (k - d) - 1 <= n - 1 - target]
-        for j in range(k)
-    ]
-    runs = [run for run in runs if run]
-    below = sum(1 for j in range(k) for d in range(k) if (k - j) * (k - d) - 1 > n - 1 - target)
-    candidates = [slot for run in runs for slot in run]
-    sort = program + [(candidates[a], candidates[b]) for a, b in sorting_network(len(candidates))]
-    merge = list(program)
+def _merge_runs(runs: list[list[int]], ops: list[tuple[int, int, int]]) -> list[int]:
+    """Merge sorted runs of slots, smallest pair first, appending the exchanges to ``ops``; the merged order."""
+    runs = list(runs)
     while len(runs) > 1:
         runs.sort(key=len)
-        ops, merged = _merge_network(runs.pop(0), runs.pop(0))
-        merge += ops
+        exchanges, merged = _merge_network(runs.pop(0), runs.pop(0))
+        ops.extend((a, b, BOTH) for a, b in exchanges)
         runs.append(merged)
-    built = ((sort, candidates[target - below]), (merge, runs[0][target - below]))
-    options = [(*_prune(program, k, {out}), out) for program, out in built]
-    ops, live, out = min(options, key=lambda option: len(option[0]))
-    return ops, out, np.array(sorted(live), dtype=np.int64)
+    return runs[0] if runs else []  # a tile wider or taller than a window has an empty core
 
 
-def _prune(program: list[tuple[int, int]], k: int, outputs: set[int]) -> tuple[np.ndarray, set[int]]:
-    """Drop the exchanges that never swap or do not reach ``outputs``; keep one side where one is used.
+def _window_groups(k: int, r0: int, r1: int, c0: int, c1: int) -> tuple:
+    """Halve the windows of output rows ``r0..r1``, columns ``c0..c1`` of a tile down to single windows.
 
-    Never swapping is checked over every column-sorted 0-1 window, for ``k`` up to 7. Returns the
-    program ``(m, 3)`` and the slots it reads.
+    Returns ``(r0, c0, core, children)``: ``core`` is the set of input cells ``(row, col)`` (tile
+    coordinates with margins) that every window of the group holds, ``children`` the two halves.
     """
-    if k <= _MAX_ZERO_ONE_K:
-        state = _zero_one_columns(k)
-        kept = []
-        for a, b in program:
-            if np.any(state[a] & ~state[b]):
-                kept.append((a, b))
-                state[a], state[b] = state[a] & state[b], state[a] | state[b]
-        program = kept
+    span = 2 * (k // 2)
+    core = frozenset((i, j) for i in range(r1, r0 + span + 1) for j in range(c1, c0 + span + 1))
+    if r0 == r1 and c0 == c1:
+        return r0, c0, core, ()
+    if r1 - r0 >= c1 - c0:
+        mid = (r0 + r1) // 2
+        halves = ((r0, mid, c0, c1), (mid + 1, r1, c0, c1))
+    else:
+        mid = (c0 + c1) // 2
+        halves = ((r0, r1, c0, mid), (r0, r1, mid + 1, c1))
+    return r0, c0, core, tuple(_window_groups(k, *half) for half in halves)
+
+
+@functools.cache
+def tile_median_program(k: int, tile_rows: int, tile_cols: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Build the medians of a ``tile_rows x tile_cols`` block of ``k x k`` windows as one program.
+
+    Adams' separable sorting networks ("Fast median filters using separable sorting networks",
+    2021): the values shared by all windows of a group are sorted once, and only the ranks that can
+    still be the median of one of its windows are kept (a window holds ``k * k`` values of which the
+    core holds ``s``, so the median's rank in the core lies within ``k * k - s`` of its rank in the
+    window). The group is halved (along its longer side); each half sorts the values it adds to the
+    core (columns by a sorting network, then merged) and merges them into a copy of the core, down
+    to single windows, whose kept range is the median alone. Exchanges that do not reach an output
+    are dropped and slots of dead values are reused.
+
+    Slot ``i * (tile_cols + k - 1) + j`` starts as input value ``(i, j)`` of the block with its
+    ``k // 2`` margins. Returns the program ``(m, 3)`` of rows ``(a, b, kind)``, the slot of each
+    output (row-major) and the number of slots.
+    """
+    width = tile_cols + k - 1
+    target = k * k // 2
+    tree = _window_groups(k, 0, tile_rows - 1, 0, tile_cols - 1)
+    # How often each input value is sorted: all but its last sort work on a copy.
+    uses: collections.Counter = collections.Counter(tree[2])
+    stack = [tree]
+    while stack:
+        _, _, core, children = stack.pop()
+        for child in children:
+            uses.update(child[2] - core)
+            stack.append(child)
+    ops: list[tuple[int, int, int]] = []
+    n_slots = (tile_rows + k - 1) * width
+    outputs = {}
+
+    def copy(slot: int) -> int:
+        nonlocal n_slots
+        ops.append((slot, n_slots, COPY))
+        n_slots += 1
+        return n_slots - 1
+
+    def sort_cells(cells: frozenset) -> list[int]:
+        columns: dict[int, list[int]] = {}
+        for cell in sorted(cells):
+            uses[cell] -= 1
+            slot = cell[0] * width + cell[1]
+            columns.setdefault(cell[1], []).append(copy(slot) if uses[cell] else slot)
+        for column in columns.values():
+            ops.extend((column[a], column[b], BOTH) for a, b in sorting_network(len(column)))
+        return _merge_runs(list(columns.values()), ops)
+
+    def descend(group: tuple, ranked: list[int], below: int) -> None:
+        r0, c0, core, children = group
+        # ``ranked`` holds the core's values ascending from rank ``below``; the others it adds
+        # are at most ``k * k - len(core)``, so the median's rank in it is at least this low.
+        low = max(0, target - below - (k * k - len(core)))
+        ranked = ranked[low : target - below + 1]
+        below += low
+        if not children:
+            outputs[r0, c0] = ranked[0]
+        for n, child in enumerate(children):
+            base = ranked if n == len(children) - 1 else [copy(slot) for slot in ranked]
+            descend(child, _merge_runs([base, sort_cells(child[2] - core)], ops), below)
+
+    descend(tree, sort_cells(tree[2]), 0)
+    order = [outputs[r, c] for r in range(tile_rows) for c in range(tile_cols)]
+    return _compact(_live_ops(ops, set(order)), order, (tile_rows + k - 1) * width)
+
+
+def _live_ops(ops: list[tuple[int, int, int]], outputs: set[int]) -> list[tuple[int, int, int]]:
+    """Keep the operations that reach ``outputs``; an exchange of which one side is used keeps that side."""
     live = set(outputs)
-    ops = []
-    for a, b in reversed(program):
-        if a in live or b in live:
-            ops.append((a, b, BOTH if a in live and b in live else MIN_ONLY if a in live else MAX_ONLY))
+    kept = []
+    for a, b, kind in reversed(ops):
+        if kind == COPY:
+            if b in live:
+                kept.append((a, b, COPY))
+                live.discard(b)
+                live.add(a)
+        elif a in live or b in live:
+            kept.append((a, b, BOTH if a in live and b in live else MIN_ONLY if a in live else MAX_ONLY))
             live |= {a, b}
-    ops.reverse()
-    return np.array(ops, dtype=np.int64).reshape(-1, 3), live
+    kept.reverse()
+    return kept
+
+
+def _compact(ops: list[tuple[int, int, int]], outputs: list[int], n_inputs: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Renumber the slots copies write so that each reuses a slot whose value is no longer needed."""
+    last = {slot: n for n, op in enumerate(ops) for slot in op[:2]}
+    last.update({slot: len(ops) for slot in outputs})
+    where = {slot: slot for slot in range(n_inputs)}
+    free: list[int] = []
+    n_slots = n_inputs
+    program = []
+    for n, (a, b, kind) in enumerate(ops):
+        if kind == COPY:
+            if free:
+                where[b] = free.pop()
+            else:
+                where[b] = n_slots
+                n_slots += 1
+        program.append((where[a], where[b], kind))
+        for slot in {a, b}:
+            if last[slot] == n:
+                free.append(where[slot])
+    order = np.array([where[slot] for slot in outputs], dtype=np.int64)
+    return np.array(program, dtype=np.int64).reshape(-1, 3), order, n_slots

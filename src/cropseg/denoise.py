@@ -27,13 +27,13 @@ from cropseg._core.median import (
     median_gather,
     median_hist_u8,
     median_hist_u16,
-    median_network,
     median_ph_u8,
     median_sorted_nodata,
+    median_tile_network,
     median_tiled_ranks,
 )
 from cropseg._core.ranks import collect_keys, from_ranks, index_keys, number_keys, renumber, to_ranks
-from cropseg._networks import column_program, median_program, window_sort_program
+from cropseg._networks import column_program, tile_median_program, window_sort_program
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
 from cropseg.types import NODATA
@@ -102,11 +102,16 @@ def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int, Any] | None:
     return (int(present[0]), int(present[-1]), nodata) if len(present) else (0, 0, nodata)
 
 
-#: Largest window for the comparator-network median by dtype (measured crossovers: beyond them
-#: histograms win, Perreault-Hebert's for uint8 (k=11: 169 vs 217 ms on 4096 x 4096), Huang's
-#: for uint16). Other dtypes are filtered as uint16 ranks when at
-#: most 65 536 values occur, else by the network up to 9 and tile by tile as ranks beyond.
-NETWORK_MAX_K = {np.dtype(np.uint8): 9, np.dtype(np.uint16): 9}
+#: Largest window for the separable-network median by dtype (measured crossovers on 4096 x 4096:
+#: beyond them histograms win, Perreault-Hebert's for uint8 (k=15: 137 vs 166 ms, k=21: 230 vs
+#: 154), Huang's for uint16 (k=31: 754 vs 830 ms, k=41: 1567 vs 1079)). Other dtypes are filtered
+#: as uint16 ranks when at most 65 536 values occur, else by the network below TILED_MIN_K.
+NETWORK_MAX_K = {np.dtype(np.uint8): 15, np.dtype(np.uint16): 31}
+#: Output tile of the separable network (windows whose medians one program computes together) and
+#: the bytes of slot rows per thread, which set how many tiles a program step covers (measured:
+#: 8 x 8 and 1 MB best or within 10 % of the best for uint8, uint16 and float32, k = 5 to 31).
+NETWORK_TILE = (8, 8)
+NETWORK_SLOT_BYTES = 1 << 20
 #: Columns per stripe of Perreault and Hebert's uint8 median (its column histograms, 544 bytes per
 #: column, then stay in a core's cache; measured on 4096 x 4096: 1024 and 2048 equal, 512 10-20 %
 #: slower, whole rows 30-60 % slower). Beyond the network it beats Huang's histogram at every
@@ -114,26 +119,31 @@ NETWORK_MAX_K = {np.dtype(np.uint8): 9, np.dtype(np.uint16): 9}
 PH_STRIPE = 1024
 #: Largest window for nodata-aware medians by sorting whole windows; beyond, histograms (measured).
 SORTED_NODATA_MAX_K = 7
-#: Smallest window worth the rank transform of other dtypes (below it the network is as fast).
-RANKS_MIN_K = 7
+#: Smallest window worth the rank transform of other dtypes (below it the network on the values is
+#: faster; float32 k=7: 85 ms vs 95, k=9: 138 vs 111).
+RANKS_MIN_K = 9
 #: Fewest values per chunk of the rank transform's parallel first pass (each chunk's tables cost 1 MB).
 RANK_CHUNK = 1 << 21
 #: Windows filtered tile by tile as ranks of each tile's values when a float image has more than
-#: 65 536 distinct values (below TILED_MIN_K the network is faster; a tile and its margins must fit
+#: 65 536 distinct values (below TILED_MIN_K the network is faster: k=31 1352 vs 1523 ms, k=41
+#: 4315 vs 2018 on continuous float32; a tile and its margins must fit
 #: 65 535 values, so tiles shrink as k grows, to 17 pixels at TILED_MAX_K): output tiles of
 #: TILE_SIDE pixels, coarse bins of 2 ** TILE_BIN_SHIFT ranks (measured on continuous float32).
-TILED_MIN_K = 11
+TILED_MIN_K = 33
 TILED_MAX_K = 239
 TILE_SIDE = 48
 TILE_BIN_SHIFT = 4
 
 
 def _median_network(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
-    """Median by the comparator program of :mod:`cropseg._networks`, into ``dst``."""
-    program, out_slot, inputs = median_program(k)
-    # Column blocks sized so the k * k slot rows stay in the first-level caches.
-    block = int(np.clip(65536 // (k * k * plane.itemsize) // 64 * 64, 64, 1024))
-    median_network(plane, k, column_program(k), program, inputs, out_slot, block, _n_blocks(len(plane)), dst)
+    """Median by a separable sorting network (:func:`cropseg._networks.tile_median_program`), into ``dst``."""
+    tile_rows, tile_cols = NETWORK_TILE
+    program, outputs, n_slots = tile_median_program(k, tile_rows, tile_cols)
+    # Lanes in whole cache lines (a slot row of 260 float32 runs 20 % slower than one of 256).
+    block = int(np.clip(NETWORK_SLOT_BYTES // (n_slots * plane.itemsize) // 64 * 64, 64, 2048))
+    median_tile_network(
+        plane, k, tile_rows, tile_cols, program, outputs, n_slots, block, _n_blocks(len(plane)), dst
+    )
 
 
 def _median_small_ints(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) -> None:

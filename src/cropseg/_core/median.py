@@ -25,7 +25,7 @@ from cropseg._core.ranks import sort_keys
 __all__ = [
     "median3",
     "median3_nodata",
-    "median_network",
+    "median_tile_network",
     "median_sorted_nodata",
     "median_hist_u8",
     "median_ph_u8",
@@ -225,7 +225,10 @@ def _load_window_rows(img, r, c0, width, k, col):  # pragma: no cover - numba
 
 @ngjit
 def _run_program(slots, program, width):  # pragma: no cover - numba
-    """Apply exchange operations ``(a, b, kind)`` to slot rows, each one a vectorized loop over ``width``."""
+    """Apply operations ``(a, b, kind)`` (exchanges, or copies of ``a`` to ``b``) to slot rows.
+
+    Each operation is a loop over ``width`` lanes that the compiler vectorizes.
+    """
     for p in range(len(program)):
         a = slots[program[p, 0]]
         b = slots[program[p, 1]]
@@ -241,11 +244,14 @@ def _run_program(slots, program, width):  # pragma: no cover - numba
                 u = a[x]
                 v = b[x]
                 a[x] = u if u < v else v
-        else:
+        elif kind == 2:
             for x in range(width):
                 u = a[x]
                 v = b[x]
                 b[x] = v if u < v else u
+        else:
+            for x in range(width):
+                b[x] = a[x]
 
 
 @ngjit
@@ -260,31 +266,45 @@ def _shift_columns(col, slots, inputs, k, width):  # pragma: no cover - numba
 
 
 @pjit
-def median_network(img, k, columns, program, inputs, out_slot, block, n_blocks, out):  # pragma: no cover
-    """Median of every ``k x k`` window by a comparator program (:mod:`cropseg._networks`).
+def median_tile_network(img, k, tile_rows, tile_cols, program, outputs, n_slots, block, n_blocks, out):  # noqa: E501  # pragma: no cover
+    """Median of every ``k x k`` window by a program of :func:`cropseg._networks.tile_median_program`.
 
-    For each output row and block of ``block`` columns: load the ``k`` window rows, sort every column
-    with the ``columns`` network, spread the sorted columns into ``k * k`` slots (rank ``j`` of the
-    column ``d`` to the right) and run ``program``; slot ``out_slot`` then holds the medians. Every
-    step is a loop over a block row that the compiler vectorizes.
+    The output is cut into tiles of ``tile_rows x tile_cols``; for each row of tiles and block of
+    ``block`` tiles along it, slot ``i * (tile_cols + k - 1) + j`` gets input value ``(i, j)`` of
+    every tile (with its margins, edges replicated), one tile per lane, the program runs (every
+    step a loop over the lanes that the compiler vectorizes) and slot ``outputs[a * tile_cols + b]``
+    holds output ``(a, b)`` of every tile.
     """
     rows, cols = img.shape
     h = k // 2
-    step = (rows + n_blocks - 1) // n_blocks
-    for b in prange(n_blocks):
-        col = np.empty((k, block + 2 * h), dtype=img.dtype)
-        slots = np.empty((k * k, block), dtype=img.dtype)
-        for r in range(b * step, min((b + 1) * step, rows)):
-            for c0 in range(0, cols, block):
-                width = min(block, cols - c0)
-                _load_window_rows(img, r, c0, width, k, col)
-                _run_program(col, columns, width + 2 * h)
-                _shift_columns(col, slots, inputs, k, width)
-                _run_program(slots, program, width)
-                res = slots[out_slot]
-                dst = out[r, c0 : c0 + width]
-                for x in range(width):
-                    dst[x] = res[x]
+    width = tile_cols + k - 1
+    n_tile_rows = (rows + tile_rows - 1) // tile_rows
+    n_tile_cols = (cols + tile_cols - 1) // tile_cols
+    step = (n_tile_rows + n_blocks - 1) // n_blocks
+    for blk in prange(n_blocks):
+        slots = np.empty((n_slots, block), dtype=img.dtype)
+        for tr in range(blk * step, min((blk + 1) * step, n_tile_rows)):
+            r0 = tr * tile_rows
+            for t0 in range(0, n_tile_cols, block):
+                lanes = min(block, n_tile_cols - t0)
+                for i in range(tile_rows + k - 1):
+                    src = img[min(max(r0 - h + i, 0), rows - 1)]
+                    for j in range(width):
+                        dst = slots[i * width + j]
+                        first = t0 * tile_cols + j - h
+                        if first >= 0 and first + (lanes - 1) * tile_cols < cols:
+                            for t in range(lanes):
+                                dst[t] = src[first + t * tile_cols]
+                        else:
+                            for t in range(lanes):
+                                dst[t] = src[min(max(first + t * tile_cols, 0), cols - 1)]
+                _run_program(slots, program, lanes)
+                for a in range(min(tile_rows, rows - r0)):
+                    row = out[r0 + a]
+                    for b in range(tile_cols):
+                        res = slots[outputs[a * tile_cols + b]]
+                        for t in range(min(lanes, (cols - b - t0 * tile_cols + tile_cols - 1) // tile_cols)):
+                            row[(t0 + t) * tile_cols + b] = res[t]
 
 
 @pjit

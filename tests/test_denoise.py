@@ -125,19 +125,43 @@ def test_nodata_median_of_a_band_against_naive(dtype, ksize):
         np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), naive.median(img, ksize, nodata))
 
 
-@pytest.mark.parametrize("ksize", [3, 5, 7])
-def test_nodata_median_wider_than_a_block_against_naive(ksize):
-    # Whole-window sorting works on blocks of 256 columns: cross their edges.
+@pytest.mark.parametrize("ksize", [3, 5, 9, 21])
+def test_nodata_median_wider_than_a_block_against_naive(ksize, monkeypatch):
+    # The separable network works on blocks of at least 64 tiles of 8 columns: cross their edges.
+    monkeypatch.setattr(denoise, "NETWORK_SLOT_BYTES", 1)
     rng = np.random.default_rng(ksize)
-    for img, nodata in ((rng.integers(0, 9, (7, 600)).astype(np.uint16), 0), (rng.normal(size=(7, 600)), np.nan)):
+    for img, nodata in ((rng.integers(0, 9, (9, 600)).astype(np.uint16), 0), (rng.normal(size=(9, 600)), np.nan)):
         img[rng.random(img.shape) < 0.3] = nodata
         expected = naive.median(img, ksize, None if np.isnan(nodata) else nodata)
         np.testing.assert_array_equal(median_blur(img, ksize, nodata=nodata), expected)
+        full = np.nan_to_num(img, nan=5.0)
+        np.testing.assert_array_equal(median_blur(full, ksize), naive.median(full, ksize, None))
 
 
-@pytest.mark.parametrize("ksize", [5, 9, 15])
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([np.uint8, np.uint16, np.int16, np.float32]),
+    st.sampled_from([5, 7, 9, 13, 21]),
+    st.tuples(st.integers(1, 30), st.integers(1, 45)),
+    st.sampled_from([0.0, 0.01, 0.05, 0.2, 0.5, 0.9, 1.0]),
+    st.integers(0, 2**32 - 1),
+)
+def test_nodata_network_against_naive(dtype, ksize, shape, fraction, seed):
+    # Every spread of the nodata-aware network programs: from no invalid value to all invalid,
+    # scattered and in whole rows (blocks whose centres are all invalid skip the program).
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 4, shape).astype(dtype) if seed % 2 else random_image(rng, shape, dtype)
+    nodata = 0 if np.dtype(dtype).kind in "ui" else -9999.0
+    img[rng.random(shape) < fraction] = nodata
+    img[: shape[0] * (seed % 3) // 4] = nodata
+    out = np.empty_like(img)
+    denoise._median_network(img, ksize, img.dtype.type(nodata), out)
+    np.testing.assert_array_equal(out, naive.median(img, ksize, nodata))
+
+
+@pytest.mark.parametrize("ksize", [5, 9, 15, 23])
 def test_nodata_median_of_many_distinct_floats_on_larger_images_against_naive(ksize):
-    # More than 65 535 distinct valid values: whole windows sorted (k <= 7), else tile by tile as
+    # More than 65 535 distinct valid values: the separable network (k <= 21), else tile by tile as
     # ranks of each tile's values; a window across tile edges.
     rng = np.random.default_rng(2)
     img = rng.normal(size=(280, 280)).astype(np.float32)

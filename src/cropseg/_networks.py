@@ -1,13 +1,11 @@
 """Comparator networks for the median kernels: plain Python, built once per window size and cached.
 
-Medians without nodata: :func:`tile_median_program` (Adams' separable sorting networks) computes a
-block of neighbouring windows' medians at once, sorting the values they share once and keeping
-only the ranks that can still be a median. Nodata-aware medians, whose rank varies with the valid
-count: :func:`column_program` sorts each column of ``k`` values (shared by ``k`` neighbouring
-windows) and :func:`window_sort_program` sorts the lower half of each column-sorted window.
-Programs are rows ``(a, b, kind)`` of exchanges (or copies) on slot rows, run by the kernels as
-vectorized loops; exchanges that do not reach an output are dropped and an exchange of which only
-one side is used keeps only that side.
+:func:`tile_median_program` (Adams' separable sorting networks) computes the medians of a block of
+neighbouring windows at once, sorting the values they share once and keeping only the ranks that can
+still be a median (or, for nodata-aware medians, a few ranks below it). Programs are rows ``(a, b,
+kind)`` of exchanges (or copies) on slot rows, run by the kernels as vectorized loops; exchanges
+that do not reach an output are dropped and an exchange of which only one side is used keeps only
+that side.
 """
 
 from __future__ import annotations
@@ -19,8 +17,6 @@ import numpy as np
 
 __all__ = [
     "sorting_network",
-    "column_program",
-    "window_sort_program",
     "tile_median_program",
     "MIN_ONLY",
     "MAX_ONLY",
@@ -31,9 +27,6 @@ __all__ = [
 #: Operation kinds of a program row ``(a, b, kind)``: ``a = min(a, b)``, ``b = max(a, b)``, both
 #: (an exchange), or ``b = a``.
 MIN_ONLY, MAX_ONLY, BOTH, COPY = 1, 2, 3, 4
-
-# Window sizes up to this one are checked over all (k + 1) ** k column-sorted 0-1 inputs.
-_MAX_ZERO_ONE_K = 7
 
 
 @functools.cache
@@ -59,49 +52,6 @@ def sorting_network(n: int) -> np.ndarray:
             k //= 2
         p *= 2
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
-
-
-@functools.cache
-def column_program(k: int) -> np.ndarray:
-    """:func:`sorting_network` of ``k`` as a program ``(m, 3)`` of full exchanges (sorts each column)."""
-    pairs = sorting_network(k)
-    return np.column_stack([pairs, np.full(len(pairs), BOTH, dtype=np.int64)])
-
-
-@functools.cache
-def window_sort_program(k: int) -> np.ndarray:
-    """Build a program ``(m, 3)`` putting ranks ``0 .. k * k // 2`` of a column-sorted window in slots ``0 ..``.
-
-    Batcher's network over all ``k * k`` slots, without the exchanges that never swap on a
-    column-sorted window (checked over every column-sorted 0-1 window, by the 0-1 principle, for
-    ``k`` up to 7) and those that do not reach the ranks kept. Used where the median's rank differs
-    from window to window (nodata-aware medians, whose rank ``(n - 1) // 2`` of ``n`` valid values
-    is at most ``k * k // 2``).
-    """
-    program = [(int(a), int(b), BOTH) for a, b in sorting_network(k * k)]
-    if k <= _MAX_ZERO_ONE_K:
-        state = _zero_one_columns(k)
-        kept = []
-        for a, b, kind in program:
-            if np.any(state[a] & ~state[b]):
-                kept.append((a, b, kind))
-                state[a], state[b] = state[a] & state[b], state[a] | state[b]
-        program = kept
-    return np.array(_live_ops(program, set(range(k * k // 2 + 1))), dtype=np.int64).reshape(-1, 3)
-
-
-def _zero_one_columns(k: int) -> np.ndarray:
-    """Every column-sorted 0-1 ``k x k`` window, bit-packed: row ``j * k + d`` is rank ``j`` of column ``d``."""
-    n = (k + 1) ** k
-    index = np.arange(n, dtype=np.int64)
-    words = (n + 63) // 64
-    slots = np.zeros((k * k, words * 8), dtype=np.uint8)
-    for d in range(k):
-        zeros = (index // (k + 1) ** d) % (k + 1)  # column d holds this many zeros, then ones
-        for j in range(k):
-            packed = np.packbits(j >= zeros, bitorder="little")
-            slots[j * k + d, : len(packed)] = packed
-    return slots.view(np.uint64)
 
 
 def _odd_even_merge(lo: int, n: int, r: int):
@@ -163,7 +113,7 @@ def _window_groups(k: int, r0: int, r1: int, c0: int, c1: int) -> tuple:
 
 
 @functools.cache
-def tile_median_program(k: int, tile_rows: int, tile_cols: int) -> tuple[np.ndarray, np.ndarray, int]:
+def tile_median_program(k: int, tile_rows: int, tile_cols: int, spread: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
     """Build the medians of a ``tile_rows x tile_cols`` block of ``k x k`` windows as one program.
 
     Adams' separable sorting networks ("Fast median filters using separable sorting networks",
@@ -175,9 +125,14 @@ def tile_median_program(k: int, tile_rows: int, tile_cols: int) -> tuple[np.ndar
     to single windows, whose kept range is the median alone. Exchanges that do not reach an output
     are dropped and slots of dead values are reused.
 
+    With ``spread``, each window gives its ranks ``k * k // 2 - spread .. k * k // 2`` (for
+    nodata-aware medians: invalid values sort last, and a window with ``m`` of them needs rank
+    ``k * k // 2 - ceil(m / 2)``).
+
     Slot ``i * (tile_cols + k - 1) + j`` starts as input value ``(i, j)`` of the block with its
-    ``k // 2`` margins. Returns the program ``(m, 3)`` of rows ``(a, b, kind)``, the slot of each
-    output (row-major) and the number of slots.
+    ``k // 2`` margins. Returns the program ``(m, 3)`` of rows ``(a, b, kind)``, the slots of each
+    output's ranks ``(tile_rows * tile_cols, spread + 1)`` (row-major, ascending) and the number of
+    slots.
     """
     width = tile_cols + k - 1
     target = k * k // 2
@@ -213,19 +168,20 @@ def tile_median_program(k: int, tile_rows: int, tile_cols: int) -> tuple[np.ndar
     def descend(group: tuple, ranked: list[int], below: int) -> None:
         r0, c0, core, children = group
         # ``ranked`` holds the core's values ascending from rank ``below``; the others it adds
-        # are at most ``k * k - len(core)``, so the median's rank in it is at least this low.
-        low = max(0, target - below - (k * k - len(core)))
+        # are at most ``k * k - len(core)``, so the lowest rank wanted is at least this low in it.
+        low = max(0, target - spread - below - (k * k - len(core)))
         ranked = ranked[low : target - below + 1]
         below += low
         if not children:
-            outputs[r0, c0] = ranked[0]
+            outputs[r0, c0] = ranked
         for n, child in enumerate(children):
             base = ranked if n == len(children) - 1 else [copy(slot) for slot in ranked]
             descend(child, _merge_runs([base, sort_cells(child[2] - core)], ops), below)
 
     descend(tree, sort_cells(tree[2]), 0)
-    order = [outputs[r, c] for r in range(tile_rows) for c in range(tile_cols)]
-    return _compact(_live_ops(ops, set(order)), order, (tile_rows + k - 1) * width)
+    order = [slot for r in range(tile_rows) for c in range(tile_cols) for slot in outputs[r, c]]
+    program, slots, n_slots = _compact(_live_ops(ops, set(order)), order, (tile_rows + k - 1) * width)
+    return program, slots.reshape(tile_rows * tile_cols, spread + 1), n_slots
 
 
 def _live_ops(ops: list[tuple[int, int, int]], outputs: set[int]) -> list[tuple[int, int, int]]:

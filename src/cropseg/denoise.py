@@ -11,6 +11,7 @@ gives exactly the whole-array result (that is how :func:`cropseg.pipeline.segmen
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any
@@ -28,12 +29,11 @@ from cropseg._core.median import (
     median_hist_u8,
     median_hist_u16,
     median_ph_u8,
-    median_sorted_nodata,
     median_tile_network,
     median_tiled_ranks,
 )
 from cropseg._core.ranks import collect_keys, from_ranks, index_keys, number_keys, renumber, to_ranks
-from cropseg._networks import column_program, tile_median_program, window_sort_program
+from cropseg._networks import tile_median_program
 from cropseg._validate import check_option
 from cropseg.errors import InvalidInputError
 from cropseg.types import NODATA
@@ -102,60 +102,93 @@ def _two_classes(plane: np.ndarray, nodata: Any) -> tuple[int, int, Any] | None:
     return (int(present[0]), int(present[-1]), nodata) if len(present) else (0, 0, nodata)
 
 
-#: Largest window for the separable-network median by dtype (measured crossovers on 4096 x 4096:
-#: beyond them histograms win, Perreault-Hebert's for uint8 (k=15: 137 vs 166 ms, k=21: 230 vs
-#: 154), Huang's for uint16 (k=31: 754 vs 830 ms, k=41: 1567 vs 1079)). Other dtypes are filtered
-#: as uint16 ranks when at most 65 536 values occur, else by the network below TILED_MIN_K.
+#: Largest window for the separable-network median by dtype, without and with nodata (measured
+#: crossovers on 4096 x 4096: beyond them histograms win, Perreault-Hebert's for uint8 (k=15: 137
+#: vs 166 ms, k=21: 230 vs 154), Huang's for uint16 (k=31: 754 vs 830 ms, k=41: 1567 vs 1079;
+#: nodata-aware k=21: 499 vs 718, k=31: 1048 vs 971; uint8 k=31: 658 vs 779)). Other dtypes are
+#: filtered as uint16 ranks from RANKS_MIN_K when at most 65 536 values occur, else by the network
+#: up to the uint16 limits (continuous float32 k=31: 1352 vs 1523 ms tile by tile, k=41: 4315 vs
+#: 2018; nodata-aware k=21: 788 vs 1286, k=31: 1837 vs 1772), tile by tile beyond.
 NETWORK_MAX_K = {np.dtype(np.uint8): 15, np.dtype(np.uint16): 31}
+NODATA_NETWORK_MAX_K = {np.dtype(np.uint8): 31, np.dtype(np.uint16): 21}
 #: Output tile of the separable network (windows whose medians one program computes together) and
 #: the bytes of slot rows per thread, which set how many tiles a program step covers (measured:
 #: 8 x 8 and 1 MB best or within 10 % of the best for uint8, uint16 and float32, k = 5 to 31).
 NETWORK_TILE = (8, 8)
 NETWORK_SLOT_BYTES = 1 << 20
+#: Spreads of the nodata-aware network programs: a block of windows runs the first whose spread
+#: covers half its most invalid window's invalid count (more spread, more exchanges).
+NODATA_SPREADS = (0, 1, 2, 4, 8, 16)
 #: Columns per stripe of Perreault and Hebert's uint8 median (its column histograms, 544 bytes per
 #: column, then stay in a core's cache; measured on 4096 x 4096: 1024 and 2048 equal, 512 10-20 %
 #: slower, whole rows 30-60 % slower). Beyond the network it beats Huang's histogram at every
 #: window size (1.5-3x), so uint8 uses Huang only when nodata must be left out.
 PH_STRIPE = 1024
-#: Largest window for nodata-aware medians by sorting whole windows; beyond, histograms (measured).
-SORTED_NODATA_MAX_K = 7
 #: Smallest window worth the rank transform of other dtypes (below it the network on the values is
 #: faster; float32 k=7: 85 ms vs 95, k=9: 138 vs 111).
 RANKS_MIN_K = 9
 #: Fewest values per chunk of the rank transform's parallel first pass (each chunk's tables cost 1 MB).
 RANK_CHUNK = 1 << 21
 #: Windows filtered tile by tile as ranks of each tile's values when a float image has more than
-#: 65 536 distinct values (below TILED_MIN_K the network is faster: k=31 1352 vs 1523 ms, k=41
-#: 4315 vs 2018 on continuous float32; a tile and its margins must fit
-#: 65 535 values, so tiles shrink as k grows, to 17 pixels at TILED_MAX_K): output tiles of
-#: TILE_SIDE pixels, coarse bins of 2 ** TILE_BIN_SHIFT ranks (measured on continuous float32).
-TILED_MIN_K = 33
+#: 65 536 distinct values, beyond the network (a tile and its margins must fit 65 535 values, so
+#: tiles shrink as k grows, to 17 pixels at TILED_MAX_K): output tiles of TILE_SIDE pixels, coarse
+#: bins of 2 ** TILE_BIN_SHIFT ranks (measured on continuous float32).
 TILED_MAX_K = 239
 TILE_SIDE = 48
 TILE_BIN_SHIFT = 4
 
 
-def _median_network(plane: np.ndarray, k: int, dst: np.ndarray) -> None:
-    """Median by a separable sorting network (:func:`cropseg._networks.tile_median_program`), into ``dst``."""
-    tile_rows, tile_cols = NETWORK_TILE
-    program, outputs, n_slots = tile_median_program(k, tile_rows, tile_cols)
-    # Lanes in whole cache lines (a slot row of 260 float32 runs 20 % slower than one of 256).
-    block = int(np.clip(NETWORK_SLOT_BYTES // (n_slots * plane.itemsize) // 64 * 64, 64, 2048))
+@functools.cache
+def _network_programs(k: int, use_nodata: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Separable-network programs for ``k``: all concatenated, their starts, spreads, output slots, slot count.
+
+    Without nodata one program (the medians); with nodata one per spread of NODATA_SPREADS (each
+    window's ranks from ``k * k // 2 - spread`` up), the last covering every rank down to 0.
+    """
+    spreads = [0] if not use_nodata else sorted({min(s, k * k // 2) for s in (*NODATA_SPREADS, k * k // 2)})
+    built = [tile_median_program(k, *NETWORK_TILE, spread) for spread in spreads]
+    outputs = np.zeros((len(built), NETWORK_TILE[0] * NETWORK_TILE[1], spreads[-1] + 1), dtype=np.int64)
+    for n, (_, slots, _) in enumerate(built):
+        outputs[n, :, : slots.shape[1]] = slots
+    starts = np.cumsum([0] + [len(program) for program, _, _ in built])
+    programs = np.concatenate([program for program, _, _ in built])
+    return programs, starts, np.array(spreads, dtype=np.int64), outputs, max(n for _, _, n in built)
+
+
+def _median_network(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) -> None:
+    """Median by separable sorting networks (:func:`cropseg._networks.tile_median_program`), into ``dst``.
+
+    ``nodata`` (NaN for floats) makes it nodata-aware: see :func:`median_tile_network`.
+    """
+    use_nodata = nodata is not None
+    programs, starts, spreads, outputs, n_slots = _network_programs(k, use_nodata)
+    # Lanes sized by the spread-0 program's slots, in whole cache lines (a slot row of 260 float32
+    # runs 20 % slower than one of 256).
+    first_slots = int(programs[: starts[1], :2].max()) + 1
+    block = int(np.clip(NETWORK_SLOT_BYTES // (first_slots * plane.itemsize) // 64 * 64, 64, 2048))
+    kind = plane.dtype.type
+    big = kind(np.inf) if np.issubdtype(plane.dtype, np.floating) else np.iinfo(plane.dtype).max
     median_tile_network(
-        plane, k, tile_rows, tile_cols, program, outputs, n_slots, block, _n_blocks(len(plane)), dst
+        plane, k, *NETWORK_TILE, programs, starts, spreads, outputs, n_slots, block, _n_blocks(len(plane)),
+        use_nodata, kind(nodata if use_nodata else 0), kind(big), dst,
     )
 
 
+def _network_max_k(dtype: np.dtype, nodata: Any) -> int:
+    """Largest window the separable network filters for ``dtype`` (other dtypes: as uint16)."""
+    table = NETWORK_MAX_K if nodata is None else NODATA_NETWORK_MAX_K
+    return table.get(dtype, table[np.dtype(np.uint16)])
+
+
 def _median_small_ints(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) -> None:
-    """Median of a uint8 / uint16 plane, k >= 5 without nodata (any k with): network or histograms."""
+    """Median of a uint8 / uint16 plane, k >= 5: network or histograms, nodata-aware with ``nodata``."""
     kind = plane.dtype.type
-    if nodata is not None:
-        if plane.dtype == np.uint8:
-            median_hist_u8(plane, k, True, kind(nodata), dst)
-        else:
-            median_hist_u16(plane, k, _n_blocks(len(plane)), True, kind(nodata), dst)
-    elif k <= NETWORK_MAX_K[plane.dtype]:
-        _median_network(plane, k, dst)
+    if k <= _network_max_k(plane.dtype, nodata):
+        _median_network(plane, k, nodata, dst)
+    elif nodata is not None and plane.dtype == np.uint8:
+        median_hist_u8(plane, k, True, kind(nodata), dst)
+    elif nodata is not None:
+        median_hist_u16(plane, k, _n_blocks(len(plane)), True, kind(nodata), dst)
     elif plane.dtype == np.uint8 and k <= 255:  # 16-bit window counts
         median_ph_u8(plane, k, _n_blocks(len(plane)), PH_STRIPE, dst)
     elif plane.dtype == np.uint8:
@@ -321,28 +354,20 @@ def median_blur(
             big = array.dtype.type(np.inf if is_float else np.iinfo(array.dtype).max)
             counter = np.empty(0, dtype=f"uint{8 * array.itemsize}")
             median3_nodata(plane, fill, big, counter, _n_blocks(len(plane)), dst[band])
-        elif use_nodata and k <= SORTED_NODATA_MAX_K:
-            big = np.inf if is_float else np.iinfo(array.dtype).max
-            median_sorted_nodata(
-                plane, k, column_program(k), window_sort_program(k), 256, _n_blocks(len(plane)), fill,
-                array.dtype.type(big), dst[band],
-            )
         elif array.dtype in (np.uint8, np.uint16):
             _median_small_ints(plane, k, fill, dst[band])
-        elif (use_nodata or k >= RANKS_MIN_K) and (dense := _dense_ranks(plane, fill)) is not None:
+        elif k >= RANKS_MIN_K and (dense := _dense_ranks(plane, fill)) is not None:
             # At most 65 536 distinct values (reflectance from 16-bit DNs always): filter their ranks.
             ranks, values, invalid = dense
             medians = prefaulted(ranks.shape, ranks.dtype)
             _median_small_ints(ranks, k, invalid, medians)
             from_ranks(values, medians.reshape(-1), dst[band].reshape(-1))
-        elif (use_nodata or k >= TILED_MIN_K) and k <= TILED_MAX_K:
+        elif k <= _network_max_k(array.dtype, fill):
+            _median_network(plane, k, fill, dst[band])
+        elif k <= TILED_MAX_K:
             _median_tiled(plane, k, fill, dst[band])
-        elif use_nodata:
-            median_gather(plane, k, True, fill, dst[band])
-        elif k < TILED_MIN_K:
-            _median_network(plane, k, dst[band])
         else:
-            median_gather(plane, k, False, array.dtype.type(0), dst[band])
+            median_gather(plane, k, use_nodata, fill if use_nodata else array.dtype.type(0), dst[band])
     return result
 
 

@@ -2,14 +2,13 @@
 
 - ``median3``: the 3x3 median from column-sorted rows, any dtype, no nodata.
 - ``median3_nodata``: the nodata-aware 3x3 median, the same way (ranks 0-4 of each window).
-- ``median_network``: any odd k by a comparator program over column-sorted windows, any dtype, no
-  nodata (used up to the window size where the histograms overtake it).
+- ``median_tile_network``: any odd k by separable sorting networks, a block of windows per program,
+  any dtype, optionally nodata-aware (used up to the window size where the histograms overtake it).
 - ``median_hist_u8``: Huang's sliding histogram for uint8, any odd k, no nodata.
 - ``median_ph_u8``: Perreault and Hebert's constant-time median for uint8 (large k), no nodata.
 - ``median_hist_u16``: the same for uint16, with the median tracked from pixel to pixel.
 - ``median_tiled_ranks``: any dtype, any number of distinct values, optionally nodata-aware: tile by
   tile, the tile's values as uint16 ranks through ``median_hist_u16``'s histograms.
-- ``median_sorted_nodata``: nodata-aware, small k: every window sorted whole, the valid middle picked.
 - ``median_gather``: any dtype and k, optionally ignoring a nodata value (and NaN): gathers the valid
   window values and selects the lower middle one.
 """
@@ -26,7 +25,6 @@ __all__ = [
     "median3",
     "median3_nodata",
     "median_tile_network",
-    "median_sorted_nodata",
     "median_hist_u8",
     "median_ph_u8",
     "median_hist_u16",
@@ -203,27 +201,6 @@ def median3_nodata(img, nodata, big, counter, n_blocks, out):  # pragma: no cove
 
 
 @ngjit
-def _load_window_rows(img, r, c0, width, k, col):  # pragma: no cover - numba
-    """Copy window rows ``r - k//2 .. r + k//2``, columns ``c0 - k//2`` on (``width + k - 1``), into ``col``.
-
-    Edges are replicated.
-    """
-    rows, cols = img.shape
-    h = k // 2
-    wide = width + 2 * h
-    for dr in range(k):
-        src = img[min(max(r + dr - h, 0), rows - 1)]
-        dst = col[dr]
-        if c0 - h >= 0 and c0 + width + h <= cols:
-            src = src[c0 - h : c0 - h + wide]
-            for x in range(wide):
-                dst[x] = src[x]
-        else:
-            for x in range(wide):
-                dst[x] = src[min(max(c0 - h + x, 0), cols - 1)]
-
-
-@ngjit
 def _run_program(slots, program, width):  # pragma: no cover - numba
     """Apply operations ``(a, b, kind)`` (exchanges, or copies of ``a`` to ``b``) to slot rows.
 
@@ -254,26 +231,25 @@ def _run_program(slots, program, width):  # pragma: no cover - numba
                 b[x] = a[x]
 
 
-@ngjit
-def _shift_columns(col, slots, inputs, k, width):  # pragma: no cover - numba
-    """Slot ``j * k + d`` gets rank ``j`` of the window column ``d`` places right, for each output column."""
-    for s in inputs:
-        src = col[s // k]
-        src = src[s % k : s % k + width]
-        dst = slots[s]
-        for x in range(width):
-            dst[x] = src[x]
-
-
 @pjit
-def median_tile_network(img, k, tile_rows, tile_cols, program, outputs, n_slots, block, n_blocks, out):  # noqa: E501  # pragma: no cover
-    """Median of every ``k x k`` window by a program of :func:`cropseg._networks.tile_median_program`.
+def median_tile_network(  # pragma: no cover - numba
+    img, k, tile_rows, tile_cols, programs, starts, spreads, outputs, n_slots, block, n_blocks, use_nodata, nodata,
+    big, out,
+):
+    """Median of every ``k x k`` window by programs of :func:`cropseg._networks.tile_median_program`.
 
     The output is cut into tiles of ``tile_rows x tile_cols``; for each row of tiles and block of
     ``block`` tiles along it, slot ``i * (tile_cols + k - 1) + j`` gets input value ``(i, j)`` of
-    every tile (with its margins, edges replicated), one tile per lane, the program runs (every
-    step a loop over the lanes that the compiler vectorizes) and slot ``outputs[a * tile_cols + b]``
-    holds output ``(a, b)`` of every tile.
+    every tile (with its margins, edges replicated), one tile per lane, a program runs (every step
+    a loop over the lanes that the compiler vectorizes) and slot ``outputs[p, a * tile_cols + b, s]``
+    holds rank ``k * k // 2 - spreads[p] + s`` of output ``(a, b)`` of every tile. Program ``p`` is
+    ``programs[starts[p]:starts[p + 1]]``.
+
+    Without ``use_nodata`` program 0 (``spreads[0] == 0``) gives the medians. With it, invalid
+    values (``nodata`` and NaN) are loaded as ``big`` (they sort last), each window's invalid count
+    ``m`` is summed from its rows' counts, and the block runs the first program whose spread covers
+    ``ceil(m / 2)`` for every valid centre: rank ``k * k // 2 - ceil(m / 2)`` is the lower middle of
+    the window's valid values. Invalid centres give ``nodata``.
     """
     rows, cols = img.shape
     h = k // 2
@@ -283,6 +259,10 @@ def median_tile_network(img, k, tile_rows, tile_cols, program, outputs, n_slots,
     step = (n_tile_rows + n_blocks - 1) // n_blocks
     for blk in prange(n_blocks):
         slots = np.empty((n_slots, block), dtype=img.dtype)
+        n_flags = (tile_rows + k - 1) * width if use_nodata else 0
+        bad = np.empty((n_flags, block), dtype=np.int16)  # k * k <= 32 767 invalid values
+        column = np.empty((width if use_nodata else 0, block), dtype=np.int16)
+        missing = np.empty((tile_rows * tile_cols if use_nodata else 0, block), dtype=np.int16)
         for tr in range(blk * step, min((blk + 1) * step, n_tile_rows)):
             r0 = tr * tile_rows
             for t0 in range(0, n_tile_cols, block):
@@ -298,63 +278,67 @@ def median_tile_network(img, k, tile_rows, tile_cols, program, outputs, n_slots,
                         else:
                             for t in range(lanes):
                                 dst[t] = src[min(max(first + t * tile_cols, 0), cols - 1)]
-                _run_program(slots, program, lanes)
+                        if use_nodata:
+                            flag = bad[i * width + j]
+                            for t in range(lanes):
+                                v = dst[t]
+                                invalid = v == nodata or v != v
+                                flag[t] = np.int16(invalid)
+                                dst[t] = big if invalid else v
+                choice = 0
+                if use_nodata:
+                    need = -1  # stays -1 when every centre is invalid
+                    for a in range(tile_rows):
+                        for j in range(width):
+                            col = column[j]
+                            if a == 0:
+                                for t in range(lanes):
+                                    col[t] = 0
+                                for i in range(k):
+                                    flag = bad[i * width + j]
+                                    for t in range(lanes):
+                                        col[t] += flag[t]
+                            else:
+                                gone = bad[(a - 1) * width + j]
+                                came = bad[(a + k - 1) * width + j]
+                                for t in range(lanes):
+                                    col[t] += came[t] - gone[t]
+                        for b in range(tile_cols):
+                            m = missing[a * tile_cols + b]
+                            for t in range(lanes):
+                                m[t] = 0
+                            for d in range(k):
+                                col = column[b + d]
+                                for t in range(lanes):
+                                    m[t] += col[t]
+                            centre = bad[(a + h) * width + b + h]
+                            for t in range(lanes):
+                                if centre[t] == 0:
+                                    need = max(need, (np.int64(m[t]) + 1) // 2)
+                    if need < 0:
+                        for a in range(min(tile_rows, rows - r0)):
+                            row = out[r0 + a]
+                            for c in range(t0 * tile_cols, min((t0 + lanes) * tile_cols, cols)):
+                                row[c] = nodata
+                        continue
+                    while spreads[choice] < need:
+                        choice += 1
+                _run_program(slots, programs[starts[choice] : starts[choice + 1]], lanes)
+                spread = spreads[choice]
                 for a in range(min(tile_rows, rows - r0)):
                     row = out[r0 + a]
                     for b in range(tile_cols):
-                        res = slots[outputs[a * tile_cols + b]]
-                        for t in range(min(lanes, (cols - b - t0 * tile_cols + tile_cols - 1) // tile_cols)):
-                            row[(t0 + t) * tile_cols + b] = res[t]
-
-
-@pjit
-def median_sorted_nodata(img, k, columns, program, block, n_blocks, nodata, big, out):  # pragma: no cover
-    """Nodata-aware median of every ``k x k`` window by sorting it whole (small ``k``).
-
-    As :func:`median_network`, but invalid values (``nodata`` and NaN) become ``big`` (the dtype's
-    largest value, which sorts last), ``program`` sorts all ``k * k`` slots, and each output takes
-    the rank ``(n - 1) // 2`` of its ``n`` valid values: valid values are the ``n`` smallest, and a
-    valid value equal to ``big`` is equal to whatever sorts beside it. A nodata centre gives
-    ``nodata``.
-    """
-    rows, cols = img.shape
-    h = k // 2
-    step = (rows + n_blocks - 1) // n_blocks
-    inputs = np.arange(k * k)
-    for b in prange(n_blocks):
-        col = np.empty((k, block + 2 * h), dtype=img.dtype)
-        valid = np.empty((k, block + 2 * h), dtype=np.int32)
-        column_count = np.empty(block + 2 * h, dtype=np.int32)
-        slots = np.empty((k * k, block), dtype=img.dtype)
-        for r in range(b * step, min((b + 1) * step, rows)):
-            for c0 in range(0, cols, block):
-                width = min(block, cols - c0)
-                wide = width + 2 * h
-                _load_window_rows(img, r, c0, width, k, col)
-                for dr in range(k):
-                    row = col[dr]
-                    ok = valid[dr]
-                    for x in range(wide):
-                        v = row[x]
-                        good = not (v == nodata or v != v)
-                        ok[x] = np.int32(good)
-                        row[x] = v if good else big
-                for x in range(wide):
-                    column_count[x] = 0
-                for dr in range(k):
-                    ok = valid[dr]
-                    for x in range(wide):
-                        column_count[x] += ok[x]
-                _run_program(col, columns, wide)
-                _shift_columns(col, slots, inputs, k, width)
-                _run_program(slots, program, width)
-                dst = out[r, c0 : c0 + width]
-                centre = valid[h]
-                for x in range(width):
-                    n = 0
-                    for d in range(k):
-                        n += column_count[x + d]
-                    dst[x] = slots[(n - 1) // 2, x] if centre[x + h] else nodata
+                        n_lanes = min(lanes, (cols - b - t0 * tile_cols + tile_cols - 1) // tile_cols)
+                        if use_nodata:
+                            m = missing[a * tile_cols + b]
+                            centre = bad[(a + h) * width + b + h]
+                            for t in range(n_lanes):
+                                rank = outputs[choice, a * tile_cols + b, spread - (np.int64(m[t]) + 1) // 2]
+                                row[(t0 + t) * tile_cols + b] = nodata if centre[t] else slots[rank, t]
+                        else:
+                            res = slots[outputs[choice, a * tile_cols + b, 0]]
+                            for t in range(n_lanes):
+                                row[(t0 + t) * tile_cols + b] = res[t]
 
 
 @pjit

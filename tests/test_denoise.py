@@ -1,4 +1,10 @@
+import json
+import os
+import subprocess
+import sys
+
 import cv2
+import numba
 import numpy as np
 import pytest
 import rasterio.features
@@ -462,3 +468,39 @@ def test_two_class_maps_with_nodata_against_naive(class_map, ksize, values):
     np.testing.assert_array_equal(majority_filter(img, ksize), naive.majority(img, ksize, 255))
     clean = np.where(img == 255, low, img).astype(np.uint16)
     np.testing.assert_array_equal(median_blur(clean, ksize), ndi.median_filter(clean, size=ksize, mode="nearest"))
+
+
+FIRST_CALLS = """
+import json
+import numpy as np
+from cropseg._core import majority, median, ranks
+from cropseg.denoise import majority_filter, median_blur
+rng = np.random.default_rng(0)
+class_map = rng.integers(0, 2, (64, 64)).astype(np.uint8)
+band = rng.random((64, 64)).astype(np.float32)
+masked = band.copy()
+masked[0, 0] = np.nan
+median_blur(class_map, 5)
+majority_filter(class_map, 5)
+for k in (3, 7, 11):
+    median_blur(band, k)
+    median_blur(masked, k)
+kernels = [f for m in (majority, median, ranks) for f in vars(m).values() if hasattr(f, "stats")]
+print(json.dumps({"misses": sum(sum(f.stats.cache_misses.values()) for f in kernels),
+                  "hits": sum(sum(f.stats.cache_hits.values()) for f in kernels)}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="kernels run as Python: nothing is compiled")
+def test_kernels_load_from_the_numba_cache_in_a_fresh_process(tmp_path):
+    # The first process compiles into an empty cache; a second one must load every kernel it calls
+    # from it (cache=True and stable signatures), not compile again.
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [
+        json.loads(subprocess.run([sys.executable, "-c", FIRST_CALLS], env=env, check=True, capture_output=True,
+                                  text=True).stdout)
+        for _ in range(2)
+    ]
+    assert runs[0]["misses"] > 0
+    assert runs[1]["misses"] == 0 and runs[1]["hits"] > 0

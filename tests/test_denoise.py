@@ -274,9 +274,10 @@ def test_median_hypothesis_uint8_constant_time(img, ksize, stripe):
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.tuples(st.sampled_from([3, 5, 7, 9, 11, 15]), st.integers(1, 5), st.integers(1, 5)).flatmap(
+    st.tuples(st.sampled_from([3, 5, 7, 9, 11, 15]), st.integers(1, 9), st.integers(1, 9)).flatmap(
         lambda kt: st.tuples(
             st.just(kt),
+            st.integers(0, kt[0] ** 2 // 2) | st.just(0),
             arrays(
                 np.int64,
                 (kt[1] + kt[0] - 1, kt[2] + kt[0] - 1),
@@ -285,11 +286,12 @@ def test_median_hypothesis_uint8_constant_time(img, ksize, stripe):
         )
     )
 )
-def test_tile_median_program_gives_every_windows_median(case):
+def test_tile_median_program_gives_every_windows_ranks(case):
     # The separable-network programs themselves, run in numpy on one tile with its margins (ties
-    # and distinct values), for tile shapes and sizes beyond those the kernel uses.
-    (k, tile_rows, tile_cols), block = case
-    program, outputs, n_slots = tile_median_program(k, tile_rows, tile_cols)
+    # and distinct values): each window's ranks k*k//2 - spread .. k*k//2, for tile shapes and
+    # sizes beyond those the kernel uses (tiles wider than a window have an empty shared core).
+    (k, tile_rows, tile_cols), spread, block = case
+    program, outputs, n_slots = tile_median_program(k, tile_rows, tile_cols, spread)
     slots = np.zeros(n_slots, dtype=np.int64)
     slots[: block.size] = block.reshape(-1)
     for a, b, kind in program:
@@ -300,8 +302,25 @@ def test_tile_median_program_gives_every_windows_median(case):
             slots[a] = lo
         if kind in (MAX_ONLY, BOTH):
             slots[b] = hi
-    medians = np.median(np.lib.stride_tricks.sliding_window_view(block, (k, k)), axis=(2, 3))
-    np.testing.assert_array_equal(slots[outputs].reshape(tile_rows, tile_cols), medians)
+    windows = np.sort(np.lib.stride_tricks.sliding_window_view(block, (k, k)).reshape(tile_rows, tile_cols, -1))
+    wanted = windows[:, :, k * k // 2 - spread : k * k // 2 + 1]
+    np.testing.assert_array_equal(slots[outputs].reshape(wanted.shape), wanted)
+
+
+def test_tile_median_program_rejects_a_spread_beyond_the_lowest_rank():
+    with pytest.raises(ValueError, match=r"spread must be 0 \.\. 12 for k = 5, got 13"):
+        tile_median_program(5, 2, 2, 13)
+
+
+def test_big_endian_input_is_filtered_in_native_order():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 4, (20, 30)).astype(np.uint16)
+    swapped = img.astype(">u2")
+    for ksize in (3, 5, 11):
+        np.testing.assert_array_equal(median_blur(swapped, ksize), median_blur(img, ksize))
+        np.testing.assert_array_equal(median_blur(swapped, ksize, nodata=3), median_blur(img, ksize, nodata=3))
+        np.testing.assert_array_equal(majority_filter(swapped, ksize), majority_filter(img, ksize))
+    np.testing.assert_array_equal(remove_small_regions(swapped, 5), remove_small_regions(img, 5))
 
 
 @settings(max_examples=80, deadline=None)

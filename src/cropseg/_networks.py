@@ -134,6 +134,8 @@ def tile_median_program(k: int, tile_rows: int, tile_cols: int, spread: int = 0)
     output's ranks ``(tile_rows * tile_cols, spread + 1)`` (row-major, ascending) and the number of
     slots.
     """
+    if not 0 <= spread <= k * k // 2:
+        raise ValueError(f"spread must be 0 .. {k * k // 2} for k = {k}, got {spread}")
     width = tile_cols + k - 1
     target = k * k // 2
     tree = _window_groups(k, 0, tile_rows - 1, 0, tile_cols - 1)
@@ -181,7 +183,9 @@ def tile_median_program(k: int, tile_rows: int, tile_cols: int, spread: int = 0)
     descend(tree, sort_cells(tree[2]), 0)
     order = [slot for r in range(tile_rows) for c in range(tile_cols) for slot in outputs[r, c]]
     program, slots, n_slots = _compact(_live_ops(ops, set(order)), order, (tile_rows + k - 1) * width)
-    return program, slots.reshape(tile_rows * tile_cols, spread + 1), n_slots
+    slots = slots.reshape(tile_rows * tile_cols, spread + 1)
+    program.flags.writeable = slots.flags.writeable = False  # cached: shared by every caller
+    return program, slots, n_slots
 
 
 def _live_ops(ops: list[tuple[int, int, int]], outputs: set[int]) -> list[tuple[int, int, int]]:

@@ -46,6 +46,12 @@ __all__ = ["median_blur", "majority_filter", "remove_small_regions", "SUPPORTED_
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
 
+def _native(image: npt.ArrayLike) -> np.ndarray:
+    """``image`` as an array in native byte order (the kernels take no other), copied only if it is not."""
+    array = np.asarray(image)
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
 def _check_ksize(ksize: Any) -> int:
     if isinstance(ksize, bool) or not isinstance(ksize, (int, np.integer)) or ksize < 3 or ksize % 2 == 0:
         raise InvalidInputError(f"ksize must be an odd int >= 3 (3, 5, 7, ...), got {ksize!r}")
@@ -323,7 +329,7 @@ def median_blur(
     >>> median_blur(np.array([[1, 255, 3]], dtype=np.uint8), 3, nodata=255).tolist()
     [[1, 255, 3]]
     """
-    array = np.asarray(image)
+    array = _native(image)
     if array.ndim not in (2, 3):
         raise InvalidInputError(f"image must be 2-D (rows, cols) or 3-D (bands, rows, cols), got shape {array.shape}")
     if array.dtype.type not in SUPPORTED_DTYPES:
@@ -405,7 +411,7 @@ def majority_filter(class_map: npt.ArrayLike, ksize: int, *, nodata: int | None 
     >>> majority_filter(m, 3).tolist()
     [[1, 1, 0], [1, 1, 255], [0, 1, 1]]
     """
-    array = np.asarray(class_map)
+    array = _native(class_map)
     if array.ndim != 2:
         raise InvalidInputError(f"class_map must be 2-D (rows, cols), got shape {array.shape}")
     if array.dtype.kind not in "ub" or array.dtype.itemsize > 2:
@@ -446,7 +452,7 @@ def remove_small_regions(
     >>> int(remove_small_regions(m, 2).sum())
     0
     """
-    array = np.asarray(class_map)
+    array = _native(class_map)
     if array.ndim != 2:
         raise InvalidInputError(f"class_map must be 2-D (rows, cols), got shape {array.shape}")
     if array.dtype not in (np.uint8, np.uint16, np.int16, np.int32):

@@ -332,9 +332,12 @@ def median_tile_network(  # pragma: no cover - numba
                         if use_nodata:
                             m = missing[a * tile_cols + b]
                             centre = bad[(a + h) * width + b + h]
+                            ranks = outputs[choice, a * tile_cols + b]
                             for t in range(n_lanes):
-                                rank = outputs[choice, a * tile_cols + b, spread - (np.int64(m[t]) + 1) // 2]
-                                row[(t0 + t) * tile_cols + b] = nodata if centre[t] else slots[rank, t]
+                                if centre[t]:
+                                    row[(t0 + t) * tile_cols + b] = nodata
+                                else:
+                                    row[(t0 + t) * tile_cols + b] = slots[ranks[spread - (np.int64(m[t]) + 1) // 2], t]
                         else:
                             res = slots[outputs[choice, a * tile_cols + b, 0]]
                             for t in range(n_lanes):

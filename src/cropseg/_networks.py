@@ -83,8 +83,10 @@ def _merge_network(a: list[int], b: list[int]) -> tuple[list[tuple[int, int]], l
 
 
 def _merge_runs(runs: list[list[int]], ops: list[tuple[int, int, int]]) -> list[int]:
-    """Merge sorted runs of slots, smallest pair first, appending the exchanges to ``ops``; the merged order."""
-    runs = list(runs)
+    """Merge sorted runs of slots, smallest pair first, appending the exchanges to ``ops``; the merged order.
+
+    ``runs`` is consumed.
+    """
     while len(runs) > 1:
         runs.sort(key=len)
         exchanges, merged = _merge_network(runs.pop(0), runs.pop(0))

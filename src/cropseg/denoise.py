@@ -52,6 +52,11 @@ def _native(image: npt.ArrayLike) -> np.ndarray:
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
+def _sorts_last(dtype: np.dtype) -> Any:
+    """Give the value invalid pixels take in the sorting kernels: the dtype's largest (``inf`` for floats)."""
+    return dtype.type(np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).max)
+
+
 def _check_ksize(ksize: Any) -> int:
     if isinstance(ksize, bool) or not isinstance(ksize, (int, np.integer)) or ksize < 3 or ksize % 2 == 0:
         raise InvalidInputError(f"ksize must be an odd int >= 3 (3, 5, 7, ...), got {ksize!r}")
@@ -145,11 +150,13 @@ TILE_BIN_SHIFT = 4
 
 
 @functools.cache
-def _network_programs(k: int, use_nodata: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Separable-network programs for ``k``: all concatenated, their starts, spreads, output slots, slot count.
+def _network_programs(k: int, use_nodata: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Build the separable-network programs for ``k``, all concatenated.
 
-    Without nodata one program (the medians); with nodata one per spread of NODATA_SPREADS (each
-    window's ranks from ``k * k // 2 - spread`` up), the last covering every rank down to 0.
+    Returns the programs, their starts, spreads and output slots, and the slot counts of the first
+    program and of the largest. Without nodata one program (the medians); with nodata one per
+    spread of NODATA_SPREADS (each window's ranks from ``k * k // 2 - spread`` up), the last
+    covering every rank down to 0.
     """
     spreads = [0] if not use_nodata else sorted({min(s, k * k // 2) for s in (*NODATA_SPREADS, k * k // 2)})
     built = [tile_median_program(k, *NETWORK_TILE, spread) for spread in spreads]
@@ -158,7 +165,8 @@ def _network_programs(k: int, use_nodata: bool) -> tuple[np.ndarray, np.ndarray,
         outputs[n, :, : slots.shape[1]] = slots
     starts = np.cumsum([0] + [len(program) for program, _, _ in built])
     programs = np.concatenate([program for program, _, _ in built])
-    return programs, starts, np.array(spreads, dtype=np.int64), outputs, max(n for _, _, n in built)
+    n_slots = [n for _, _, n in built]
+    return programs, starts, np.array(spreads, dtype=np.int64), outputs, n_slots[0], max(n_slots)
 
 
 def _median_network(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) -> None:
@@ -167,16 +175,13 @@ def _median_network(plane: np.ndarray, k: int, nodata: Any, dst: np.ndarray) -> 
     ``nodata`` (NaN for floats) makes it nodata-aware: see :func:`median_tile_network`.
     """
     use_nodata = nodata is not None
-    programs, starts, spreads, outputs, n_slots = _network_programs(k, use_nodata)
+    programs, starts, spreads, outputs, first_slots, n_slots = _network_programs(k, use_nodata)
     # Lanes sized by the spread-0 program's slots, in whole cache lines (a slot row of 260 float32
     # runs 20 % slower than one of 256).
-    first_slots = int(programs[: starts[1], :2].max()) + 1
     block = int(np.clip(NETWORK_SLOT_BYTES // (first_slots * plane.itemsize) // 64 * 64, 64, 2048))
-    kind = plane.dtype.type
-    big = kind(np.inf) if np.issubdtype(plane.dtype, np.floating) else np.iinfo(plane.dtype).max
     median_tile_network(
         plane, k, *NETWORK_TILE, programs, starts, spreads, outputs, n_slots, block, _n_blocks(len(plane)),
-        use_nodata, kind(nodata if use_nodata else 0), kind(big), dst,
+        use_nodata, plane.dtype.type(nodata if use_nodata else 0), _sorts_last(plane.dtype), dst,
     )
 
 
@@ -357,9 +362,8 @@ def median_blur(
         elif k == 3 and not use_nodata:
             median3(plane, _n_blocks(len(plane)), dst[band])
         elif k == 3:
-            big = array.dtype.type(np.inf if is_float else np.iinfo(array.dtype).max)
             counter = np.empty(0, dtype=f"uint{8 * array.itemsize}")
-            median3_nodata(plane, fill, big, counter, _n_blocks(len(plane)), dst[band])
+            median3_nodata(plane, fill, _sorts_last(array.dtype), counter, _n_blocks(len(plane)), dst[band])
         elif array.dtype in (np.uint8, np.uint16):
             _median_small_ints(plane, k, fill, dst[band])
         elif k >= RANKS_MIN_K and (dense := _dense_ranks(plane, fill)) is not None:
